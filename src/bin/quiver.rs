@@ -1,0 +1,101 @@
+//! The `quiver` command: an interactive SQL shell, or batch runs with `-c`, `-f` or stdin.
+
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use quiver::Engine;
+use quiver::shell::print::OutputMode;
+use quiver::shell::{Flow, Settings, Shell};
+
+/// quiver: SQL on CSV, Parquet, JSON and scientific array files.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Run SQL (several statements separated by ';'), then exit. May be repeated.
+    #[arg(short = 'c', long = "command", value_name = "SQL")]
+    commands: Vec<String>,
+    /// Run the statements in FILE, then exit. May be repeated.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    files: Vec<String>,
+    /// Output format: table, csv, json, jsonl, markdown or line (batch default: csv).
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
+    /// Worker threads and query partitions (default: all cores).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Memory limit for queries, such as 4GB or 512MB.
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<String>,
+    /// Print each statement before its result.
+    #[arg(long)]
+    echo: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(n) = cli.threads {
+        anyhow::ensure!(n > 0, "--threads must be at least 1");
+        runtime.worker_threads(n);
+    }
+    runtime
+        .build()
+        .context("starting the runtime")?
+        .block_on(run_async(cli))
+}
+
+async fn run_async(cli: Cli) -> Result<()> {
+    let mut builder = Engine::builder();
+    if let Some(n) = cli.threads {
+        builder = builder.target_partitions(n);
+    }
+    if let Some(limit) = &cli.memory_limit {
+        builder = builder.memory_limit(quiver::error::parse_memory_size("--memory-limit", limit)?);
+    }
+    let engine = builder.build()?;
+    let batch =
+        !cli.commands.is_empty() || !cli.files.is_empty() || !std::io::stdin().is_terminal();
+    let mut settings = Settings::new(!batch);
+    settings.echo = cli.echo;
+    if let Some(format) = &cli.format {
+        settings.printer.mode = OutputMode::parse("--format", format)?;
+    }
+    let mut shell = Shell::new(engine, settings);
+    if !batch {
+        shell.run_interactive().await?;
+        return Ok(());
+    }
+    for sql in &cli.commands {
+        if shell.run_script(sql).await? == Flow::Quit {
+            return Ok(());
+        }
+    }
+    for file in &cli.files {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("cannot read '{file}'"))?;
+        if shell.run_script(&text).await? == Flow::Quit {
+            return Ok(());
+        }
+    }
+    if cli.commands.is_empty() && cli.files.is_empty() {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading standard input")?;
+        shell.run_script(&text).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! The engine: one DataFusion [`SessionContext`] with quiver's file functions, planners and
+//! statement handling (several statements per text, atomic `COPY ... TO`).
+
+use std::sync::Arc;
+
+use datafusion::dataframe::DataFrame;
+use datafusion::error::Result;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::{DFParserBuilder, Statement};
+use datafusion::sql::sqlparser::dialect::dialect_from_str;
+use quiver_sql::TableFunctionPlanner;
+
+use crate::copy::execute_copy_atomically;
+use crate::datasource::files::file_table_functions;
+
+/// Builds an [`Engine`]; every setting has a sensible default.
+#[derive(Debug, Default, Clone)]
+pub struct EngineBuilder {
+    target_partitions: Option<usize>,
+    memory_limit: Option<usize>,
+    batch_size: Option<usize>,
+    options: Vec<(String, String)>,
+}
+
+impl EngineBuilder {
+    /// How many partitions a query is split into (default: the number of CPU cores).
+    pub fn target_partitions(mut self, partitions: usize) -> Self {
+        self.target_partitions = Some(partitions.max(1));
+        self
+    }
+
+    /// The most memory, in bytes, that queries may hold for sorts, joins and aggregations;
+    /// beyond it they spill or fail with an out-of-memory error.
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
+    /// Rows per Arrow batch (default 8192).
+    pub fn batch_size(mut self, rows: usize) -> Self {
+        self.batch_size = Some(rows.max(1));
+        self
+    }
+
+    /// Sets a configuration option, as `SET key = value` would.
+    pub fn option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.options.push((key.into(), value.into()));
+        self
+    }
+
+    /// Builds the engine.
+    pub fn build(self) -> Result<Engine> {
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_create_default_catalog_and_schema(true);
+        if let Some(n) = self.target_partitions {
+            config = config.with_target_partitions(n);
+        }
+        if let Some(n) = self.batch_size {
+            config = config.with_batch_size(n);
+        }
+        for (key, value) in &self.options {
+            config.options_mut().set(key, value)?;
+        }
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(bytes) = self.memory_limit {
+            runtime = runtime.with_memory_limit(bytes, 1.0);
+        }
+        let runtime: Arc<RuntimeEnv> = runtime.build_arc()?;
+        let mut planner = TableFunctionPlanner::new();
+        for function in file_table_functions(Arc::clone(&runtime)) {
+            planner = planner.with_function(function);
+        }
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_relation_planners(vec![Arc::new(planner)])
+            .build();
+        let ctx = SessionContext::new_with_state(state).enable_url_table();
+        Ok(Engine { ctx })
+    }
+}
+
+/// An embedded quiver engine. Cheap to clone: clones share tables and settings.
+#[derive(Clone)]
+pub struct Engine {
+    ctx: SessionContext,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("session_id", &self.ctx.session_id())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// A builder with default settings.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// An engine with default settings.
+    pub fn new() -> Result<Self> {
+        Self::builder().build()
+    }
+
+    /// The DataFusion session behind the engine, for registering tables and functions.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Plans one SQL statement. Queries stay lazy (collect or stream the [`DataFrame`]);
+    /// DDL, `SET` and `COPY` run now, and `COPY` writes its file atomically.
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        let mut statements = self.parse(sql)?;
+        match (statements.pop(), statements.is_empty()) {
+            (Some(statement), true) => self.execute(statement).await,
+            (None, _) => datafusion::common::plan_err!("no SQL statement was given"),
+            (Some(_), false) => datafusion::common::plan_err!(
+                "Engine::sql takes one statement; use Engine::parse and Engine::execute for several"
+            ),
+        }
+    }
+
+    /// Splits SQL text into its statements (separated by `;`), in the session's dialect.
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        let state = self.ctx.state();
+        let options = state.config().options();
+        let dialect_name = options.sql_parser.dialect;
+        let dialect = dialect_from_str(dialect_name).ok_or_else(|| {
+            datafusion::common::plan_datafusion_err!("unsupported SQL dialect {dialect_name}")
+        })?;
+        let statements = DFParserBuilder::new(sql)
+            .with_dialect(dialect.as_ref())
+            .with_recursion_limit(options.sql_parser.recursion_limit.get())
+            .build()?
+            .parse_statements()?;
+        Ok(statements.into())
+    }
+
+    /// Plans one parsed statement; see [`Engine::sql`].
+    pub async fn execute(&self, statement: Statement) -> Result<DataFrame> {
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        self.execute_plan(plan).await
+    }
+
+    /// Runs a logical plan the way [`Engine::sql`] does.
+    pub async fn execute_plan(&self, plan: LogicalPlan) -> Result<DataFrame> {
+        match plan {
+            LogicalPlan::Copy(copy) => execute_copy_atomically(&self.ctx, copy).await,
+            plan => self.ctx.execute_logical_plan(plan).await,
+        }
+    }
+}
