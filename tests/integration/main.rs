@@ -1,1 +1,3 @@
+//! The one integration test binary: the `quiver` command and the engine API, end to end.
 
+mod shell;
