@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use datafusion::dataframe::DataFrame;
-use datafusion::error::Result;
+use datafusion::common::TableReference;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
@@ -65,7 +66,12 @@ impl EngineBuilder {
         for (key, value) in &self.options {
             config.options_mut().set(key, value)?;
         }
-        let mut runtime = RuntimeEnvBuilder::new();
+        // No cache of directory listings: DataFusion keeps them for the whole session by
+        // default, so files added or replaced (by COPY or by others) would stay invisible.
+        let mut runtime = RuntimeEnvBuilder::new().with_cache_manager(
+            datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
+                .with_list_files_cache_limit(0),
+        );
         if let Some(bytes) = self.memory_limit {
             runtime = runtime.with_memory_limit(bytes, 1.0);
         }
@@ -146,8 +152,18 @@ impl Engine {
 
     /// Plans one parsed statement; see [`Engine::sql`].
     pub async fn execute(&self, statement: Statement) -> Result<DataFrame> {
-        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        let plan = self.plan(statement).await?;
         self.execute_plan(plan).await
+    }
+
+    /// Plans one parsed statement without running anything.
+    pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
+        let state = self.ctx.state();
+        let references = state.resolve_table_references(&statement)?;
+        match state.statement_to_plan(statement).await {
+            Ok(plan) => Ok(plan),
+            Err(error) => Err(missing_file_error(&references).unwrap_or(error)),
+        }
     }
 
     /// Runs a logical plan the way [`Engine::sql`] does.
@@ -157,4 +173,17 @@ impl Engine {
             plan => self.ctx.execute_logical_plan(plan).await,
         }
     }
+}
+
+/// A clearer error than "table not found" when a table name in FROM is a file path
+/// (`SELECT * FROM 'data/x.csv'`) and that file does not exist.
+fn missing_file_error(references: &[TableReference]) -> Option<DataFusionError> {
+    references.iter().find_map(|reference| {
+        let name = reference.table();
+        let looks_like_path = name.contains('/') || name.contains('.');
+        let is_glob_or_url = name.contains(['*', '?', '[']) || name.contains("://");
+        (looks_like_path && !is_glob_or_url && !std::path::Path::new(name).exists()).then(|| {
+            DataFusionError::Plan(format!("no such file or directory: '{name}'"))
+        })
+    })
 }

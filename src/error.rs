@@ -41,6 +41,15 @@ impl From<Error> for DataFusionError {
     }
 }
 
+/// The message shown to a user for `error`: DataFusion's text, with parser errors shown as
+/// the parser's own message (which gives the line and column).
+pub fn user_message(error: &DataFusionError) -> String {
+    match error.find_root() {
+        DataFusionError::SQL(parser_error, _) => parser_error.to_string(),
+        _ => error.to_string(),
+    }
+}
+
 /// Parses a memory size such as `4GB`, `512MiB`, `1.5g` or `1000000` (bytes).
 pub fn parse_memory_size(option: &str, text: &str) -> Result<usize> {
     let invalid = |reason: &str| Error::InvalidOption {

@@ -35,12 +35,7 @@ impl sqllogictest::AsyncDB for QuiverDb {
         let Some(statement) = last else {
             return Ok(DBOutput::StatementComplete(0));
         };
-        let plan = self
-            .engine
-            .context()
-            .state()
-            .statement_to_plan(statement)
-            .await?;
+        let plan = self.engine.plan(statement).await?;
         let is_statement = matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_));
         let df = self.engine.execute_plan(plan).await?;
         let schema = df.schema().inner().clone();

@@ -1,1 +1,261 @@
-fn main() {}
+//! `benches/workloads`: quiver on the workloads of `../shared/bench/peers`, printing one JSON
+//! line per workload in the peers' format (tool `quiver`) so that both can be compared side by
+//! side on one machine in one run. See benches/README.md.
+//!
+//! ```text
+//! cargo bench --bench workloads -- [--workloads titanic] [-n 5] [--data DIR] [--out FILE]
+//! ```
+//!
+//! `cargo bench` passes `--bench`, which selects measuring. Without it (as under `cargo test`,
+//! where this target has `test = true`) the binary runs its self-checks instead: the checksum
+//! functions against values printed by Python, and both workloads on a tiny CSV.
+
+mod checksum;
+mod measure;
+mod titanic;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use quiver::Engine;
+
+use crate::measure::Sink;
+use crate::titanic::{LoadMode, Titanic};
+
+/// Every workload, as `family.name`.
+const WORKLOADS: &[&str] = &["titanic.load", "titanic.groupby"];
+
+/// quiver on the peer benchmarks' workloads; one JSON line per workload.
+#[derive(Debug, Parser)]
+#[command(name = "workloads")]
+struct Args {
+    /// Workloads to run, comma-separated: a family (`titanic`) or one workload
+    /// (`titanic.groupby`).
+    #[arg(long, value_delimiter = ',', default_value = "titanic")]
+    workloads: Vec<String>,
+    /// Timed runs per workload (after one warm-up run).
+    #[arg(short = 'n', long = "runs", default_value_t = 5)]
+    runs: usize,
+    /// Folder with the peers' data [default: $PEER_DATA, else /tmp/peer-data].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Also append the JSON lines to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Rows of the titanic CSV (`titanic_1e6.csv` for 1,000,000, else `titanic_<rows>.csv`).
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
+    /// How the titanic CSV becomes an in-memory table.
+    #[arg(long, value_enum, default_value_t = LoadMode::Sql)]
+    load_mode: LoadMode,
+    /// Engine setting `target_partitions` [default: the engine's, the number of cores].
+    #[arg(long)]
+    target_partitions: Option<usize>,
+    /// Engine setting `batch_size` [default: the engine's, 8192].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Further engine settings, `key=value` (as `SET key = value`), repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
+    /// List the workloads and exit.
+    #[arg(long)]
+    list: bool,
+    /// Measure (passed by `cargo bench`); without it the self-checks run.
+    #[arg(long)]
+    bench: bool,
+}
+
+fn main() -> ExitCode {
+    if !std::env::args().skip(1).any(|a| a == "--bench") {
+        return selftest::run();
+    }
+    let args = Args::parse();
+    if args.list {
+        WORKLOADS.iter().for_each(|w| println!("{w}"));
+        return ExitCode::SUCCESS;
+    }
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn selected(args: &Args, workload: &str) -> bool {
+    let family = workload.split('.').next().unwrap_or(workload);
+    args.workloads
+        .iter()
+        .any(|w| w == workload || w == family || w == "all")
+}
+
+fn build_engine(args: &Args) -> quiver::Result<Engine> {
+    let mut builder = Engine::builder();
+    if let Some(n) = args.target_partitions {
+        builder = builder.target_partitions(n);
+    }
+    if let Some(n) = args.batch_size {
+        builder = builder.batch_size(n);
+    }
+    for setting in &args.settings {
+        let (key, value) = setting.split_once('=').ok_or_else(|| quiver::Error::InvalidOption {
+            option: "--set".into(),
+            value: setting.clone(),
+            reason: "expected KEY=VALUE".into(),
+        })?;
+        builder = builder.option(key.trim(), value.trim());
+    }
+    builder.build().map_err(Into::into)
+}
+
+fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let unknown: Vec<&String> = args
+        .workloads
+        .iter()
+        .filter(|w| {
+            *w != "all"
+                && !WORKLOADS
+                    .iter()
+                    .any(|k| k == w || k.split('.').next() == Some(w.as_str()))
+        })
+        .collect();
+    if !unknown.is_empty() {
+        eprintln!(
+            "unknown workload(s) {unknown:?}; known: {}",
+            WORKLOADS.join(", ")
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let data_dir = args
+        .data
+        .clone()
+        .or_else(|| std::env::var_os("PEER_DATA").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/tmp/peer-data"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let engine = build_engine(&args)?;
+    let sink = Sink::new(args.out.clone());
+
+    let (load, groupby) = (
+        selected(&args, "titanic.load"),
+        selected(&args, "titanic.groupby"),
+    );
+    if load || groupby {
+        let path = titanic::csv_path(&data_dir, args.rows);
+        if !path.is_file() {
+            let rows = if args.rows == 1_000_000 {
+                String::new()
+            } else {
+                format!(" --rows {}", args.rows)
+            };
+            eprintln!(
+                "{} is missing. Generate it with the peers' script (needs numpy and pandas, \
+                 see ../shared/bench/peers/README.md):\n\n    \
+                 PEER_DATA={} python3 ../shared/bench/peers/titanic.py --generate{rows}\n\n\
+                 or point --data / $PEER_DATA at the folder that has it.",
+                path.display(),
+                data_dir.display(),
+            );
+            return Ok(ExitCode::from(2));
+        }
+        let titanic = Titanic {
+            path,
+            load_mode: args.load_mode,
+            runs: args.runs,
+        };
+        runtime.block_on(titanic.run(&engine, load, groupby, &sink))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `cargo test` runs: checks that need neither the peers' data nor timing.
+mod selftest {
+    use std::process::ExitCode;
+
+    use quiver::Engine;
+
+    use crate::checksum;
+    use crate::measure::Sink;
+    use crate::titanic::{self, LoadMode, Titanic};
+
+    /// A 10-row titanic CSV; its group-by answer, checked with `_common.seq_checksum` on
+    /// pandas' `groupby(["Sex", df["Age"] < 12])["Survived"].mean()`, is
+    /// female/adult 2/3 (the empty Age counts as adult), female/child 1, male/adult 1/4,
+    /// male/child 1/2.
+    const TINY_CSV: &str = "\
+PassengerId,Survived,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked
+1,0,3,\"Harts, Mr. George Thomas\",male,14.0,2,0,PP 2001976,4.4618,,Q
+2,1,1,\"Brans, Miss. Ida\",female,,0,0,1805587,10.1364,C85,S
+3,1,2,\"Carl, Master. Owen\",male,4.0,1,1,A/5 2112,21.0,,S
+4,0,3,\"Dunson, Master. John\",male,11.5,1,1,A/5 2113,21.0,,
+5,1,1,\"Ecks, Mrs. Anna\",female,38.0,1,0,PC 17599,71.2833,C85 C87,C
+6,0,3,\"Falley, Mrs. Edith\",female,22.0,1,0,3101282,7.925,,S
+7,1,3,\"Golds, Miss. Alice\",female,3.0,0,1,347742,11.1333,,S
+8,1,1,\"Hartman, Mr. Karl\",male,,0,0,113803,53.1,E46,S
+9,0,3,\"Ivanson, Mr. Johan\",male,45.5,0,0,370376,7.75,,Q
+10,0,2,\"Jansen, Mr. Ernst\",male,12.0,0,0,248738,13.0,,S
+";
+    const TINY_CHECKSUM: &str = "n=4;sum=2.41667;wsum=5.41667";
+
+    async fn tiny_workloads(load_mode: LoadMode) -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = titanic::csv_path(dir.path(), 10);
+        std::fs::write(&path, TINY_CSV).map_err(|e| e.to_string())?;
+        let engine = Engine::builder()
+            .target_partitions(2)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let bench = Titanic {
+            path,
+            load_mode,
+            runs: 1,
+        };
+        let records = bench
+            .run(&engine, true, true, &Sink::quiet())
+            .await
+            .map_err(|e| e.to_string())?;
+        let checksums: Vec<&str> = records.iter().map(|r| r.checksum.as_str()).collect();
+        if checksums != ["rows=10", TINY_CHECKSUM] {
+            return Err(format!("checksums {checksums:?}"));
+        }
+        Ok(())
+    }
+
+    pub fn run() -> ExitCode {
+        let mut checks = checksum::self_checks();
+        match tokio::runtime::Runtime::new() {
+            Ok(runtime) => {
+                for (name, mode) in [
+                    ("titanic workloads on a tiny CSV (load via SQL)", LoadMode::Sql),
+                    ("titanic workloads on a tiny CSV (load via collect)", LoadMode::Collect),
+                    (
+                        "titanic workloads on a tiny CSV (load via collect + concat)",
+                        LoadMode::CollectConcat,
+                    ),
+                ] {
+                    checks.push((name, runtime.block_on(tiny_workloads(mode))));
+                }
+            }
+            Err(e) => checks.push(("tokio runtime", Err(e.to_string()))),
+        }
+        let failed = checks.iter().filter(|(_, r)| r.is_err()).count();
+        for (name, result) in &checks {
+            match result {
+                Ok(()) => println!("check {name} ... ok"),
+                Err(e) => println!("check {name} ... FAILED: {e}"),
+            }
+        }
+        println!(
+            "self-checks: {} passed, {failed} failed",
+            checks.len() - failed
+        );
+        if failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}

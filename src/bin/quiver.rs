@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use quiver::Engine;
+use quiver::datafusion::error::DataFusionError;
 use quiver::shell::print::OutputMode;
 use quiver::shell::{Flow, Settings, Shell};
 
@@ -38,7 +39,14 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            let message = match e.downcast_ref::<DataFusionError>() {
+                Some(error) => quiver::error::user_message(error),
+                None => match e.chain().nth(1) {
+                    Some(cause) => format!("{e}: {cause}"),
+                    None => e.to_string(),
+                },
+            };
+            eprintln!("Error: {message}");
             ExitCode::FAILURE
         }
     }

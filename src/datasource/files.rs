@@ -5,9 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::Array;
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::TableProvider;
-use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
+use datafusion::common::{Column, DataFusionError, Result, ScalarValue, plan_err};
+use datafusion::datasource::{ViewTable, provider_as_source};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit, when};
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
@@ -128,11 +130,46 @@ impl NamedArgsTableFunction for ReadFilesFunc {
         if schema.fields().is_empty() {
             return plan_err!("{name}: no files match {}", paths.join(", "));
         }
-        let config = ListingTableConfig::new_with_multi_paths(urls)
-            .with_listing_options(options)
-            .with_schema(Arc::new(schema));
-        Ok(Arc::new(ListingTable::try_new(config)?))
+        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options);
+        match null_strings(name, args)? {
+            Some(nulls) => with_null_strings(config, &schema, &nulls),
+            None => Ok(Arc::new(ListingTable::try_new(config.with_schema(Arc::new(schema)))?)),
+        }
     }
+}
+
+/// The strings read as NULL (`nullstr => 'NA'` or a list), if any were given.
+fn null_strings(function: &str, args: &TableFunctionArgs) -> Result<Option<Vec<String>>> {
+    match args.get("nullstr").or_else(|| args.get("null")) {
+        Some(value) => Ok(Some(string_list(function, value)?)),
+        None => Ok(None),
+    }
+}
+
+/// Arrow's CSV reader has no NULL strings: read every column as text, then turn the NULL
+/// strings into NULL and cast each column to the type inferred without them.
+fn with_null_strings(
+    config: ListingTableConfig,
+    schema: &Schema,
+    nulls: &[String],
+) -> Result<Arc<dyn TableProvider>> {
+    let text_fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| Field::new(f.name(), DataType::Utf8, true))
+        .collect();
+    let text_table = ListingTable::try_new(config.with_schema(Arc::new(Schema::new(text_fields))))?;
+    let null_literals: Vec<Expr> = nulls.iter().map(|n| lit(n.as_str())).collect();
+    let columns = schema.fields().iter().map(|f| {
+        let column = col(Column::new_unqualified(f.name()));
+        when(column.clone().in_list(null_literals.clone(), false), lit(ScalarValue::try_from(f.data_type())?))
+            .otherwise(cast(column, f.data_type().clone()))
+            .map(|e| e.alias(f.name()))
+    });
+    let plan = LogicalPlanBuilder::scan("read_csv", provider_as_source(Arc::new(text_table)), None)?
+        .project(columns.collect::<Result<Vec<_>>>()?)?
+        .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
 impl ReadFilesFunc {
@@ -179,11 +216,8 @@ impl ReadFilesFunc {
                 if let Some(v) = args.get("comment") {
                     format = format.with_comment(Some(single_byte(name, "comment", v)?));
                 }
-                for key in ["nullstr", "null"] {
-                    if let Some(v) = args.get(key) {
-                        let nulls = string_list(name, v)?;
-                        format = format.with_null_regex(Some(null_regex(&nulls)));
-                    }
+                if let Some(nulls) = null_strings(name, args)? {
+                    format = format.with_null_regex(Some(null_regex(&nulls)));
                 }
                 Arc::new(format)
             }

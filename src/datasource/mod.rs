@@ -1,6 +1,9 @@
 //! Data sources: files of every supported format as tables.
 
+mod csv_errors;
 pub mod files;
+
+pub use csv_errors::name_csv_file_in_error;
 
 /// Runs an async I/O step (schema inference, file listing) to completion from synchronous
 /// planning code, on a scoped thread with its own small runtime, so it works whether or not

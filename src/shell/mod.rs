@@ -10,6 +10,7 @@ mod repl;
 
 use std::fs::File;
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::Instant;
 
 use datafusion::error::{DataFusionError, Result};
@@ -96,7 +97,7 @@ impl Shell {
     pub async fn run_script(&mut self, text: &str) -> Result<Flow> {
         let mut buffer = String::new();
         for line in text.lines() {
-            if buffer.trim().is_empty() && command::is_command(line) {
+            if is_blank_sql(&buffer) && command::is_command(line) {
                 if self.run_command(line).await? == Flow::Quit {
                     return Ok(Flow::Quit);
                 }
@@ -109,7 +110,7 @@ impl Shell {
                 buffer.clear();
             }
         }
-        if !buffer.trim().is_empty() {
+        if !is_blank_sql(&buffer) {
             self.run_sql(&buffer).await?;
         }
         Ok(Flow::Continue)
@@ -127,12 +128,7 @@ impl Shell {
                 self.write_text(&format!("{statement};\n"))?;
             }
             let started = Instant::now();
-            let plan = self
-                .engine
-                .context()
-                .state()
-                .statement_to_plan(statement)
-                .await?;
+            let plan = self.engine.plan(statement).await?;
             let prints_rows = returns_rows(&plan);
             let df = self.engine.execute_plan(plan).await?;
             let schema = df.schema().inner().clone();
@@ -140,7 +136,7 @@ impl Shell {
             let stream = execute_stream(physical.clone(), self.engine.context().task_ctx())?;
             let collect = stream.collect::<Vec<_>>();
             let batches = if self.settings.interactive {
-                let progress = progress::Progress::start(physical);
+                let progress = progress::Progress::start(Arc::clone(&physical));
                 let result = tokio::select! {
                     batches = collect => batches,
                     _ = tokio::signal::ctrl_c() => {
@@ -153,7 +149,10 @@ impl Shell {
             } else {
                 collect.await
             };
-            let batches = batches.into_iter().collect::<Result<Vec<_>>>()?;
+            let batches = batches
+                .into_iter()
+                .collect::<Result<Vec<_>>>()
+                .map_err(|e| crate::datasource::name_csv_file_in_error(&physical, e))?;
             if prints_rows {
                 self.write_result(&schema, &batches)?;
             }
@@ -205,6 +204,11 @@ fn returns_rows(plan: &LogicalPlan) -> bool {
     }
 }
 
+/// Whether buffered input holds only blank lines and `--` comments.
+fn is_blank_sql(buffer: &str) -> bool {
+    buffer.lines().map(str::trim).all(|l| l.is_empty() || l.starts_with("--"))
+}
+
 /// Whether buffered input ends a statement: a `;` at the end, outside quotes and comments.
 pub(crate) fn statement_complete(buffer: &str) -> bool {
     let mut in_single = false;
@@ -239,7 +243,13 @@ pub fn is_terminal() -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::statement_complete;
+    use super::{is_blank_sql, statement_complete};
+
+    #[test]
+    fn comments_alone_are_blank() {
+        assert!(is_blank_sql("-- a comment\n\n  -- another\n"));
+        assert!(!is_blank_sql("-- a comment\nselect 1\n"));
+    }
 
     #[test]
     fn statement_ends_at_semicolon_outside_quotes() {

@@ -49,7 +49,7 @@ pub(crate) async fn run(shell: &mut Shell) -> Result<()> {
                 match outcome {
                     Ok(Flow::Quit) => break,
                     Ok(Flow::Continue) => {}
-                    Err(e) => eprintln!("Error: {e}"),
+                    Err(e) => eprintln!("Error: {}", crate::error::user_message(&e)),
                 }
             }
             Err(ReadlineError::Interrupted) => continue,

@@ -1,3 +1,5 @@
 //! The one integration test binary: the `quiver` command and the engine API, end to end.
 
+mod copy;
+mod engine;
 mod shell;
