@@ -140,11 +140,11 @@ impl Shell {
                 let result = tokio::select! {
                     batches = collect => batches,
                     _ = tokio::signal::ctrl_c() => {
-                        progress.finish();
+                        progress.finish().await;
                         return Err(DataFusionError::Execution("query cancelled".to_string()));
                     }
                 };
-                progress.finish();
+                progress.finish().await;
                 result
             } else {
                 collect.await

@@ -42,9 +42,11 @@ impl Progress {
     }
 
     /// Stops and clears the display.
-    pub(crate) fn finish(self) {
+    pub(crate) async fn finish(self) {
         if let Some(task) = self.task {
             task.abort();
+            // Wait for the task to drop its bar, which clears the line.
+            let _ = task.await;
         }
     }
 }
