@@ -26,11 +26,24 @@ pub fn name_csv_file_in_error(plan: &Arc<dyn ExecutionPlan>, error: DataFusionEr
             if let Some(found) = first_error(&path, &config, &source)
                 && found == message
             {
+                let message = one_based_line(&message);
                 return DataFusionError::Execution(format!("{path}: {message}"));
             }
         }
     }
     error
+}
+
+/// Arrow counts records from 0 (the header is record 0); editors count lines from 1.
+fn one_based_line(message: &str) -> String {
+    let Some(start) = message.find("at line ").map(|i| i + "at line ".len()) else {
+        return message.to_string();
+    };
+    let digits = message[start..].chars().take_while(char::is_ascii_digit).count();
+    match message[start..start + digits].parse::<u64>() {
+        Ok(n) => format!("{}{}{}", &message[..start], n + 1, &message[start + digits..]),
+        Err(_) => message.to_string(),
+    }
 }
 
 /// The message of the Arrow CSV error at the root of `error`, if it is one.
@@ -79,4 +92,18 @@ fn first_error(path: &str, config: &FileScanConfig, source: &CsvSource) -> Optio
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_based_line;
+
+    #[test]
+    fn lines_count_from_one() {
+        assert_eq!(
+            one_based_line("value 'x' for column 0 at line 4. Row data: '[x]'"),
+            "value 'x' for column 0 at line 5. Row data: '[x]'"
+        );
+        assert_eq!(one_based_line("no line here"), "no line here");
+    }
 }
