@@ -1,6 +1,7 @@
 //! Data sources: files of every supported format as tables.
 
 pub mod files;
+pub mod netcdf;
 
 /// Runs an async I/O step (schema inference, file listing) to completion from synchronous
 /// planning code, on a scoped thread with its own small runtime, so it works whether or not
