@@ -1,1 +1,3 @@
+//! The one integration test binary: engine-level tests by area.
 
+mod netcdf;
