@@ -193,8 +193,8 @@ mod tests {
             packed_type: Some(DataType::Float64),
         };
         let raw: ArrayRef = Arc::new(datafusion::arrow::array::Int16Array::from(vec![2, -1, 4]));
-        let out = decode.apply(raw).unwrap();
-        let out = out.as_any().downcast_ref::<Float64Array>().unwrap();
+        let out = decode.apply(raw).expect("decode");
+        let out = out.as_any().downcast_ref::<Float64Array>().expect("f64");
         assert_eq!(out.value(0), 11.0);
         assert!(out.is_null(1));
         assert_eq!(out.value(2), 12.0);
