@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
+use datafusion::catalog::{DynamicFileCatalog, UrlTableFactory};
 use datafusion::dataframe::DataFrame;
 use datafusion::common::TableReference;
+use datafusion::datasource::dynamic_file::DynamicListTableFactory;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -12,10 +14,12 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParserBuilder, Statement};
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
+use datafusion_session::SessionStore;
 use quiver_sql::TableFunctionPlanner;
 
 use crate::copy::execute_copy_atomically;
 use crate::datasource::files::file_table_functions;
+use crate::datasource::netcdf::{NetCdfTableFactory, NetCdfUrlTableFactory, ReadNetCdfFunc};
 
 /// Builds an [`Engine`]; every setting has a sensible default.
 #[derive(Debug, Default, Clone)]
@@ -80,13 +84,18 @@ impl EngineBuilder {
         for function in file_table_functions(Arc::clone(&runtime)) {
             planner = planner.with_function(function);
         }
+        planner = planner.with_function(Arc::new(ReadNetCdfFunc));
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
             .with_relation_planners(vec![Arc::new(planner)])
             .build();
-        let ctx = SessionContext::new_with_state(state).enable_url_table();
+        let mut state = state;
+        state
+            .table_factories_mut()
+            .insert("NETCDF".to_string(), Arc::new(NetCdfTableFactory));
+        let ctx = enable_url_tables(SessionContext::new_with_state(state));
         Ok(Engine { ctx })
     }
 }
@@ -186,4 +195,25 @@ fn missing_file_error(references: &[TableReference]) -> Option<DataFusionError> 
             DataFusionError::Plan(format!("no such file or directory: '{name}'"))
         })
     })
+}
+
+/// DataFusion's `enable_url_table`, with `.nc` names resolved to NetCDF tables first.
+fn enable_url_tables(ctx: SessionContext) -> SessionContext {
+    let listing = Arc::new(DynamicListTableFactory::new(SessionStore::new()));
+    let factory = Arc::new(NetCdfUrlTableFactory::new(
+        Arc::clone(&listing) as Arc<dyn UrlTableFactory>
+    ));
+    let catalog_list = Arc::new(DynamicFileCatalog::new(
+        Arc::clone(ctx.state().catalog_list()),
+        factory as Arc<dyn UrlTableFactory>,
+    ));
+    let session_id = ctx.session_id();
+    let ctx: SessionContext = ctx
+        .into_state_builder()
+        .with_session_id(session_id)
+        .with_catalog_list(catalog_list)
+        .build()
+        .into();
+    listing.session_store().with_state(ctx.state_weak_ref());
+    ctx
 }

@@ -288,7 +288,7 @@ fn string(function: &str, option: &str, value: &ScalarValue) -> Result<String> {
 }
 
 /// A string or a list of strings.
-fn string_list(function: &str, value: &ScalarValue) -> Result<Vec<String>> {
+pub(crate) fn string_list(function: &str, value: &ScalarValue) -> Result<Vec<String>> {
     match value {
         ScalarValue::List(list) if list.len() == 1 => {
             let values = list.value(0);
@@ -313,7 +313,7 @@ fn single_byte(function: &str, option: &str, value: &ScalarValue) -> Result<u8> 
     }
 }
 
-fn boolean(function: &str, option: &str, value: &ScalarValue) -> Result<bool> {
+pub(crate) fn boolean(function: &str, option: &str, value: &ScalarValue) -> Result<bool> {
     match value {
         ScalarValue::Boolean(Some(b)) => Ok(*b),
         _ => plan_err!("{function}: {option} must be true or false, got {value}"),

@@ -1,5 +1,7 @@
-//! The one integration test binary: the `quiver` command and the engine API, end to end.
+//! The one integration test binary: the `quiver` command, the engine API and the data
+//! sources, end to end.
 
 mod copy;
 mod engine;
+mod netcdf;
 mod shell;

@@ -486,6 +486,17 @@ fn malformed_csv_row_names_file_and_line() {
     assert!(err.contains("tests/data/bad_row.csv"), "{err}");
     assert!(err.contains("line 4"), "{err}");
 
+    // A value that does not parse as the inferred type (inference saw two rows only): the
+    // line is the file's line, counted from 1 with the header as line 1.
+    let mixed = data("mixed.csv");
+    let run = quiver(&[
+        "-c",
+        &format!("SELECT sum(x) FROM read_csv('{mixed}', sample_size => 2)"),
+    ]);
+    let err = run.failed();
+    assert!(err.contains(&mixed), "{err}");
+    assert!(err.contains("'3.5'") && err.contains("line 4"), "{err}");
+
     // Found while reading (inference looked at two rows only), among several files: the
     // file with the bad row is named by its path.
     let dir = tempfile::tempdir().unwrap();

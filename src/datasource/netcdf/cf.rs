@@ -1,0 +1,202 @@
+//! CF-convention decoding: `_FillValue` / `missing_value` become NULL, `scale_factor` /
+//! `add_offset` unpack integers into floats, and `"<unit> since <date>"` coordinates become
+//! Arrow `Timestamp(Microsecond)` for the standard, gregorian and proleptic_gregorian
+//! calendars. Other calendars keep their raw numeric values (documented in docs/netcdf.md).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, Float64Array, TimestampMicrosecondArray, make_array,
+};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result, exec_err};
+use netcdf_reader::cf::{self, CfCalendar, CfDateTime};
+use netcdf_reader::{NcAttrValue, NcVariable};
+
+/// How to decode one data variable's raw values.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CfDecode {
+    /// Raw values that mean "no data".
+    missing: Vec<f64>,
+    scale: Option<f64>,
+    offset: Option<f64>,
+    /// The decoded type when packed (the type of `scale_factor` / `add_offset`).
+    packed_type: Option<DataType>,
+}
+
+impl CfDecode {
+    /// The decoding CF prescribes for `var`, or `None` when the raw values stand as they are.
+    pub(crate) fn from_variable(var: &NcVariable) -> Option<Self> {
+        let mut missing = Vec::new();
+        for name in ["_FillValue", "missing_value"] {
+            if let Some(attr) = var.attribute(name) {
+                missing.extend(attr.value.as_f64_vec().unwrap_or_default());
+            }
+        }
+        let scale_attr = var.attribute("scale_factor");
+        let offset_attr = var.attribute("add_offset");
+        let scale = scale_attr.and_then(|a| a.value.as_f64());
+        let offset = offset_attr.and_then(|a| a.value.as_f64());
+        let packed_type = scale_attr.or(offset_attr).map(|a| match a.value {
+            NcAttrValue::Floats(_) => DataType::Float32,
+            _ => DataType::Float64,
+        });
+        if missing.is_empty() && scale.is_none() && offset.is_none() {
+            return None;
+        }
+        Some(Self {
+            missing,
+            scale,
+            offset,
+            packed_type,
+        })
+    }
+
+    /// The Arrow type of the decoded column, given the raw type.
+    pub(crate) fn output_type(&self, raw: &DataType) -> DataType {
+        self.packed_type.clone().unwrap_or_else(|| raw.clone())
+    }
+
+    /// Decodes raw values: missing values to NULL, then unpacking.
+    pub(crate) fn apply(&self, raw: ArrayRef) -> Result<ArrayRef> {
+        let as_f64 = cast(&raw, &DataType::Float64)?;
+        let Some(values) = as_f64.as_any().downcast_ref::<Float64Array>() else {
+            return exec_err!(
+                "cannot decode values of type {} as numbers",
+                raw.data_type()
+            );
+        };
+        let nulls = if self.missing.is_empty() {
+            raw.nulls().cloned()
+        } else {
+            let valid = values.values().iter().map(|v| !self.is_missing(*v));
+            NullBuffer::union(raw.nulls(), Some(&NullBuffer::from_iter(valid)))
+        };
+        if self.scale.is_none() && self.offset.is_none() {
+            let data = raw.to_data().into_builder().nulls(nulls).build()?;
+            return Ok(make_array(data));
+        }
+        let (scale, offset) = (self.scale.unwrap_or(1.0), self.offset.unwrap_or(0.0));
+        let unpacked: Float64Array = values
+            .values()
+            .iter()
+            .map(|v| v * scale + offset)
+            .collect::<Vec<_>>()
+            .into();
+        let unpacked = Float64Array::new(unpacked.values().clone(), nulls);
+        let target = self.output_type(raw.data_type());
+        Ok(cast(&(Arc::new(unpacked) as ArrayRef), &target)?)
+    }
+
+    fn is_missing(&self, value: f64) -> bool {
+        self.missing
+            .iter()
+            .any(|m| *m == value || (m.is_nan() && value.is_nan()))
+    }
+}
+
+/// The reference of a CF time coordinate that quiver decodes into timestamps: units of the
+/// form `"<unit> since <date>"` in a standard, gregorian or proleptic_gregorian calendar.
+pub(crate) fn decodable_time_ref(var: &NcVariable) -> Option<cf::CfTimeRef> {
+    let units = var.attribute("units")?.value.as_string()?;
+    if !units.contains(" since ") {
+        return None;
+    }
+    let calendar = match var.attribute("calendar").and_then(|a| a.value.as_string()) {
+        None => CfCalendar::Standard,
+        Some(name) => match name.trim().to_ascii_lowercase().as_str() {
+            "standard" | "gregorian" => CfCalendar::Standard,
+            "proleptic_gregorian" => CfCalendar::ProlepticGregorian,
+            _ => return None,
+        },
+    };
+    cf::parse_time_units(&units, calendar).ok()
+}
+
+/// Decodes raw time values into an Arrow `Timestamp(Microsecond)` array (NULL for NaN).
+pub(crate) fn decode_times(
+    raw: &ArrayRef,
+    time_ref: &cf::CfTimeRef,
+    path: &str,
+    name: &str,
+) -> Result<ArrayRef> {
+    let as_f64 = cast(raw, &DataType::Float64)?;
+    let Some(values) = as_f64.as_any().downcast_ref::<Float64Array>() else {
+        return exec_err!("time variable \"{name}\" in '{path}' is not numeric");
+    };
+    let mut out = Vec::with_capacity(values.len());
+    for i in 0..values.len() {
+        if values.is_null(i) || values.value(i).is_nan() {
+            out.push(None);
+            continue;
+        }
+        let value = values.value(i);
+        match cf::decode_time_exact(value, time_ref) {
+            Ok(date) => out.push(Some(micros_since_epoch(&date))),
+            Err(e) => {
+                return exec_err!("cannot decode time {value} of \"{name}\" in '{path}': {e}");
+            }
+        }
+    }
+    let array = TimestampMicrosecondArray::from(out);
+    Ok(Arc::new(array) as ArrayRef)
+}
+
+/// Microseconds since 1970-01-01 of a (proleptic Gregorian) date-time.
+fn micros_since_epoch(t: &CfDateTime) -> i64 {
+    let days = days_from_civil(i64::from(t.year), u32::from(t.month), u32::from(t.day));
+    let secs =
+        days * 86_400 + i64::from(t.hour) * 3600 + i64::from(t.minute) * 60 + i64::from(t.second);
+    secs * 1_000_000 + i64::from(t.nanosecond) / 1000
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_days_match_known_dates() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        let t = CfDateTime {
+            calendar: CfCalendar::ProlepticGregorian,
+            year: 1840,
+            month: 1,
+            day: 16,
+            hour: 12,
+            minute: 0,
+            second: 0,
+            nanosecond: 0,
+        };
+        assert_eq!(micros_since_epoch(&t), -4_101_105_600_000_000);
+    }
+
+    #[test]
+    fn fill_values_become_null_and_packing_unpacks() {
+        let decode = CfDecode {
+            missing: vec![-1.0],
+            scale: Some(0.5),
+            offset: Some(10.0),
+            packed_type: Some(DataType::Float64),
+        };
+        let raw: ArrayRef = Arc::new(datafusion::arrow::array::Int16Array::from(vec![2, -1, 4]));
+        let out = decode.apply(raw).expect("decode");
+        let out = out.as_any().downcast_ref::<Float64Array>().expect("f64");
+        assert_eq!(out.value(0), 11.0);
+        assert!(out.is_null(1));
+        assert_eq!(out.value(2), 12.0);
+    }
+}

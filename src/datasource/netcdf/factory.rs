@@ -1,0 +1,157 @@
+//! Ways to reach a NetCDF table from SQL: the `read_netcdf(paths, variables => [...],
+//! decode_cf => true)` table function, `CREATE EXTERNAL TABLE ... STORED AS NETCDF`, and
+//! file names ending in `.nc` in `FROM` (wrapping DataFusion's dynamic file catalog).
+
+use std::sync::Arc;
+
+use datafusion::catalog::{Session, TableProvider, TableProviderFactory, UrlTableFactory};
+use datafusion::common::{Result, plan_err};
+use datafusion::logical_expr::CreateExternalTable;
+use quiver_sql::{NamedArgsTableFunction, TableFunctionArgs};
+
+use super::schema::NetCdfOptions;
+use super::table::NetCdfTable;
+use crate::datasource::files::{boolean, string_list};
+
+/// File name suffixes read as NetCDF in `FROM '...'`.
+const SUFFIXES: [&str; 3] = [".nc", ".nc4", ".netcdf"];
+
+/// Expands globs and checks that files exist; the result is sorted and non-empty.
+pub fn expand_paths(paths: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for path in paths {
+        let path = path.strip_prefix("file://").unwrap_or(path);
+        if path.contains(['*', '?', '[']) {
+            let entries = match glob::glob(path) {
+                Ok(entries) => entries,
+                Err(e) => return plan_err!("invalid glob '{path}': {e}"),
+            };
+            let mut matched: Vec<String> = entries
+                .filter_map(|e| e.ok())
+                .filter(|p| p.is_file())
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            if matched.is_empty() {
+                return plan_err!("no files match '{path}'");
+            }
+            matched.sort();
+            out.extend(matched);
+        } else if std::path::Path::new(path).is_file() {
+            out.push(path.to_string());
+        } else {
+            return plan_err!("no such file: '{path}'");
+        }
+    }
+    if out.is_empty() {
+        return plan_err!("read_netcdf: no files given");
+    }
+    Ok(out)
+}
+
+/// `read_netcdf(paths, variables => [...], decode_cf => true)`.
+#[derive(Debug, Default)]
+pub struct ReadNetCdfFunc;
+
+impl NamedArgsTableFunction for ReadNetCdfFunc {
+    fn name(&self) -> &str {
+        "read_netcdf"
+    }
+
+    fn create(&self, args: &TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let name = self.name();
+        args.check_names(name, &["variables", "decode_cf"])?;
+        let paths = match args.positional.as_slice() {
+            [paths] => string_list(name, paths)?,
+            _ => return plan_err!("{name} takes one path, glob or list of paths, then options"),
+        };
+        let mut options = NetCdfOptions::default();
+        if let Some(v) = args.get("variables") {
+            options.variables = string_list(name, v)?;
+        }
+        if let Some(v) = args.get("decode_cf") {
+            options.decode_cf = boolean(name, "decode_cf", v)?;
+        }
+        Ok(Arc::new(NetCdfTable::try_new(
+            &expand_paths(&paths)?,
+            &options,
+        )?))
+    }
+}
+
+/// `CREATE EXTERNAL TABLE t STORED AS NETCDF LOCATION 'tas*.nc' OPTIONS ('variables' 'tas')`.
+#[derive(Debug, Default)]
+pub struct NetCdfTableFactory;
+
+#[async_trait::async_trait]
+impl TableProviderFactory for NetCdfTableFactory {
+    async fn create(
+        &self,
+        _state: &dyn Session,
+        cmd: &CreateExternalTable,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let mut options = NetCdfOptions::default();
+        for (key, value) in &cmd.options {
+            match key.trim_start_matches("format.") {
+                "variables" => {
+                    options.variables = value
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                }
+                "decode_cf" => {
+                    options.decode_cf = match value.to_ascii_lowercase().as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => {
+                            return plan_err!(
+                                "netcdf option decode_cf must be true or false, got '{value}'"
+                            );
+                        }
+                    }
+                }
+                other => {
+                    return plan_err!(
+                        "unknown netcdf option \"{other}\" (valid options: variables, decode_cf)"
+                    );
+                }
+            }
+        }
+        let paths = expand_paths(&cmd.locations)?;
+        Ok(Arc::new(NetCdfTable::try_new(&paths, &options)?))
+    }
+}
+
+/// Resolves `FROM 'path.nc'` (and globs of them) to a [`NetCdfTable`]; every other name goes
+/// to the wrapped factory (DataFusion's `DynamicListTableFactory`).
+#[derive(Debug)]
+pub struct NetCdfUrlTableFactory {
+    inner: Arc<dyn UrlTableFactory>,
+}
+
+impl NetCdfUrlTableFactory {
+    /// Wraps `inner`, which handles every non-NetCDF name.
+    pub fn new(inner: Arc<dyn UrlTableFactory>) -> Self {
+        Self { inner }
+    }
+}
+
+#[async_trait::async_trait]
+impl UrlTableFactory for NetCdfUrlTableFactory {
+    async fn try_new(&self, url: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let lower = url.to_ascii_lowercase();
+        if !SUFFIXES.iter().any(|s| lower.ends_with(s)) {
+            return self.inner.try_new(url).await;
+        }
+        let url = url.to_string();
+        let table = tokio::task::spawn_blocking(move || {
+            let paths = expand_paths(&[url])?;
+            NetCdfTable::try_new(&paths, &NetCdfOptions::default())
+        })
+        .await
+        .map_err(|e| {
+            datafusion::error::DataFusionError::Execution(format!("netcdf open task failed: {e}"))
+        })??;
+        Ok(Some(Arc::new(table)))
+    }
+}

@@ -1,0 +1,13 @@
+//! NetCDF files as tables (DESIGN.md §4): `read_netcdf(...)`, `SELECT * FROM 'x.nc'` and
+//! `CREATE EXTERNAL TABLE ... STORED AS NETCDF`, read with the pure-Rust `netcdf-reader`.
+
+pub mod cf;
+pub mod exec;
+pub mod factory;
+pub mod schema;
+pub mod table;
+
+pub use exec::NetCdfExec;
+pub use factory::{NetCdfTableFactory, NetCdfUrlTableFactory, ReadNetCdfFunc};
+pub use schema::NetCdfOptions;
+pub use table::NetCdfTable;

@@ -1,0 +1,484 @@
+//! From NetCDF metadata to a table: which variables become columns, the dimensions that
+//! span the rows, coordinate values of every dimension, and the Arrow schema with the
+//! variables' attributes (units, long names, ...) as field metadata. Several files are
+//! concatenated here along their record (unlimited or `time`) dimension.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array, Int64Array,
+    UInt8Array, UInt16Array, UInt32Array, UInt64Array,
+};
+use datafusion::arrow::compute::concat;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::{DataFusionError, Result, exec_err, plan_err};
+use netcdf_reader::{
+    NcAttrValue, NcAttribute, NcFile, NcMetadataMode, NcOpenOptions, NcSliceInfo, NcType,
+    NcVariable,
+};
+
+use super::cf::{CfDecode, decodable_time_ref, decode_times};
+
+/// Options of a NetCDF table.
+#[derive(Debug, Clone)]
+pub struct NetCdfOptions {
+    /// Variables to read; empty = the default choice (DESIGN.md §4).
+    pub variables: Vec<String>,
+    /// Apply CF conventions (fill values, packing, time decoding).
+    pub decode_cf: bool,
+}
+
+impl Default for NetCdfOptions {
+    fn default() -> Self {
+        Self {
+            variables: Vec::new(),
+            decode_cf: true,
+        }
+    }
+}
+
+/// One open file and its slice of the concatenation dimension.
+pub(crate) struct SourceFile {
+    pub path: String,
+    pub file: Arc<NcFile>,
+    /// Global index of this file's first element along dimension 0.
+    pub offset: u64,
+    /// Its length along dimension 0.
+    pub len: u64,
+}
+
+impl std::fmt::Debug for SourceFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceFile")
+            .field("path", &self.path)
+            .field("offset", &self.offset)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+/// A dimension of the rows.
+#[derive(Debug)]
+pub(crate) struct DimColumn {
+    pub name: String,
+    pub size: u64,
+    /// Coordinate values (or indices), `size` long, in the column's type.
+    pub values: ArrayRef,
+}
+
+/// A data variable read as a column.
+#[derive(Debug)]
+pub(crate) struct VarColumn {
+    pub name: String,
+    pub decode: Option<CfDecode>,
+}
+
+/// Everything a scan needs: files, dimensions, variables and the full schema
+/// (dimension columns first, then variables).
+#[derive(Debug)]
+pub(crate) struct ArrayLayout {
+    pub files: Vec<SourceFile>,
+    pub dims: Vec<DimColumn>,
+    pub vars: Vec<VarColumn>,
+    pub schema: SchemaRef,
+}
+
+/// Opens one file, strictly first, then in lossy metadata mode when an attribute cannot be
+/// decoded; a panic in the reader becomes an error.
+pub(crate) fn open_file(path: &str) -> Result<NcFile> {
+    let open = |mode: NcMetadataMode| -> Result<NcFile> {
+        let options = NcOpenOptions {
+            chunk_cache_bytes: 8 << 20,
+            metadata_mode: mode,
+            ..Default::default()
+        };
+        let file = guarded(path, || NcFile::open_with_options(path, options))?;
+        guarded(path, || file.variables().map(|_| ()))?;
+        Ok(file)
+    };
+    match open(NcMetadataMode::Strict) {
+        Ok(file) => Ok(file),
+        Err(strict) if strict.to_string().contains("could not be decoded") => {
+            open(NcMetadataMode::Lossy).map_err(|_| strict)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs a reader call, turning its error or panic into an error that names the file.
+pub(crate) fn guarded<T>(path: &str, f: impl FnOnce() -> netcdf_reader::Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(netcdf_reader::Error::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
+            plan_err!("no such file: '{path}'")
+        }
+        Ok(Err(e)) => Err(DataFusionError::Execution(format!(
+            "cannot read netcdf file '{path}': {}",
+            lower_first(&e.to_string())
+        ))),
+        Err(_) => exec_err!("cannot read netcdf file '{path}': the reader panicked"),
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) if !s.starts_with("HDF5") && !s.starts_with("I/O") => {
+            c.to_lowercase().chain(chars).collect()
+        }
+        _ => s.to_string(),
+    }
+}
+
+/// Reads a hyperslab of `name` as an Arrow array of the variable's own type.
+pub(crate) fn read_slab(
+    file: &NcFile,
+    path: &str,
+    var: &NcVariable,
+    sel: &NcSliceInfo,
+) -> Result<ArrayRef> {
+    let name = var.name.as_str();
+    macro_rules! read {
+        ($t:ty, $arr:ty) => {{
+            let values = guarded(path, || file.read_variable_slice::<$t>(name, sel))?
+                .into_raw_vec_and_offset()
+                .0;
+            Arc::new(<$arr>::from(values)) as ArrayRef
+        }};
+    }
+    Ok(match var.dtype {
+        NcType::Byte => read!(i8, Int8Array),
+        NcType::UByte => read!(u8, UInt8Array),
+        NcType::Short => read!(i16, Int16Array),
+        NcType::UShort => read!(u16, UInt16Array),
+        NcType::Int => read!(i32, Int32Array),
+        NcType::UInt => read!(u32, UInt32Array),
+        NcType::Int64 => read!(i64, Int64Array),
+        NcType::UInt64 => read!(u64, UInt64Array),
+        NcType::Float => read!(f32, Float32Array),
+        NcType::Double => read!(f64, Float64Array),
+        ref other => {
+            return plan_err!("variable \"{name}\" in '{path}' has unsupported type {other:?}");
+        }
+    })
+}
+
+/// The Arrow type of a numeric NetCDF type.
+fn arrow_type(t: &NcType) -> Option<DataType> {
+    Some(match t {
+        NcType::Byte => DataType::Int8,
+        NcType::UByte => DataType::UInt8,
+        NcType::Short => DataType::Int16,
+        NcType::UShort => DataType::UInt16,
+        NcType::Int => DataType::Int32,
+        NcType::UInt => DataType::UInt32,
+        NcType::Int64 => DataType::Int64,
+        NcType::UInt64 => DataType::UInt64,
+        NcType::Float => DataType::Float32,
+        NcType::Double => DataType::Float64,
+        _ => return None,
+    })
+}
+
+/// An attribute value as text, for Arrow metadata.
+pub(crate) fn attr_text(value: &NcAttrValue) -> String {
+    fn join<T: std::fmt::Display>(v: &[T]) -> String {
+        v.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+    match value {
+        NcAttrValue::Chars(s) => s.clone(),
+        NcAttrValue::Strings(v) => v.join(", "),
+        NcAttrValue::Bytes(v) => join(v),
+        NcAttrValue::UBytes(v) => join(v),
+        NcAttrValue::Shorts(v) => join(v),
+        NcAttrValue::UShorts(v) => join(v),
+        NcAttrValue::Ints(v) => join(v),
+        NcAttrValue::UInts(v) => join(v),
+        NcAttrValue::Int64s(v) => join(v),
+        NcAttrValue::UInt64s(v) => join(v),
+        NcAttrValue::Floats(v) => join(v),
+        NcAttrValue::Doubles(v) => join(v),
+        other => format!("{other:?}"),
+    }
+}
+
+fn metadata(attrs: &[NcAttribute]) -> HashMap<String, String> {
+    attrs
+        .iter()
+        .map(|a| (a.name.clone(), attr_text(&a.value)))
+        .collect()
+}
+
+/// Bounds variables (`*_bnds`, `*_bounds`, or named by a `bounds` attribute).
+fn bounds_names(vars: &[NcVariable]) -> Vec<String> {
+    vars.iter()
+        .filter_map(|v| v.attribute("bounds").and_then(|a| a.value.as_string()))
+        .collect()
+}
+
+fn is_candidate(v: &NcVariable, bounds: &[String]) -> bool {
+    !v.dimensions.is_empty()
+        && !v.is_coordinate_variable()
+        && !v.name.ends_with("_bnds")
+        && !v.name.ends_with("_bounds")
+        && !bounds.contains(&v.name)
+        && arrow_type(&v.dtype).is_some()
+}
+
+fn dim_names(v: &NcVariable) -> Vec<String> {
+    v.dimensions.iter().map(|d| d.name.clone()).collect()
+}
+
+/// The variables to read from `file`: those named, or the default choice.
+fn choose_variables(file: &NcFile, path: &str, wanted: &[String]) -> Result<Vec<String>> {
+    let vars = guarded(path, || file.variables())?;
+    if !wanted.is_empty() {
+        for name in wanted {
+            if !vars.iter().any(|v| &v.name == name) {
+                let available: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
+                return plan_err!(
+                    "unknown variable \"{name}\" in '{path}' (available: {})",
+                    available.join(", ")
+                );
+            }
+        }
+        return Ok(wanted.to_vec());
+    }
+    let bounds = bounds_names(vars);
+    let candidates: Vec<&NcVariable> = vars.iter().filter(|v| is_candidate(v, &bounds)).collect();
+    let Some(most) = candidates.iter().map(|v| v.dimensions.len()).max() else {
+        return plan_err!("'{path}' has no data variable with dimensions to read as a table");
+    };
+    // Among the variables with the most dimensions, the largest group sharing one dim list.
+    let mut groups: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    for v in candidates.iter().filter(|v| v.dimensions.len() == most) {
+        let dims = dim_names(v);
+        match groups.iter_mut().find(|(d, _)| *d == dims) {
+            Some((_, names)) => names.push(v.name.clone()),
+            None => groups.push((dims, vec![v.name.clone()])),
+        }
+    }
+    let mut best = 0;
+    for (i, group) in groups.iter().enumerate() {
+        if group.1.len() > groups[best].1.len() {
+            best = i;
+        }
+    }
+    Ok(groups.swap_remove(best).1)
+}
+
+/// The coordinate values of `dim` in one file (or its indices), decoded when asked.
+fn coordinate(
+    file: &NcFile,
+    path: &str,
+    dim: &str,
+    size: u64,
+    decode_cf: bool,
+) -> Result<(ArrayRef, HashMap<String, String>)> {
+    let vars = guarded(path, || file.variables())?;
+    let coord = vars
+        .iter()
+        .find(|v| v.name == dim && v.dimensions.len() == 1 && arrow_type(&v.dtype).is_some());
+    let Some(var) = coord else {
+        let indices: Vec<i64> = (0..size as i64).collect();
+        return Ok((Arc::new(Int64Array::from(indices)), HashMap::new()));
+    };
+    let raw = read_slab(file, path, var, &NcSliceInfo::all(1))?;
+    let values = match decodable_time_ref(var).filter(|_| decode_cf) {
+        Some(time_ref) => decode_times(&raw, &time_ref, path, dim)?,
+        None => raw,
+    };
+    Ok((values, metadata(&var.attributes)))
+}
+
+impl ArrayLayout {
+    /// Opens `paths` (already expanded, at least one) and builds the table layout.
+    pub(crate) fn try_new(paths: &[String], options: &NetCdfOptions) -> Result<Self> {
+        let Some(first_path) = paths.first() else {
+            return plan_err!("read_netcdf: no files given");
+        };
+        let first = open_file(first_path)?;
+        let names = choose_variables(&first, first_path, &options.variables)?;
+        let all_vars = guarded(first_path, || first.variables())?.to_vec();
+        let selected: Vec<&NcVariable> = names
+            .iter()
+            .filter_map(|n| all_vars.iter().find(|v| &v.name == n))
+            .collect();
+        let dims = selected.first().map(|v| dim_names(v)).unwrap_or_default();
+        for v in &selected {
+            if dim_names(v) != dims {
+                return plan_err!(
+                    "variables \"{}\" ({}) and \"{}\" ({}) in '{first_path}' have different dimensions; select variables that share them",
+                    selected[0].name,
+                    dims.join(", "),
+                    v.name,
+                    dim_names(v).join(", ")
+                );
+            }
+            if arrow_type(&v.dtype).is_none() {
+                return plan_err!(
+                    "variable \"{}\" in '{first_path}' has unsupported type {:?}",
+                    v.name,
+                    v.dtype
+                );
+            }
+        }
+        // A coordinate variable named explicitly is already its dimension's column.
+        let data_vars: Vec<&NcVariable> = selected
+            .iter()
+            .copied()
+            .filter(|v| !(v.dimensions.len() == 1 && v.name == dims[0]))
+            .collect();
+        let mut fields: Vec<Field> = Vec::new();
+        let mut dim_columns = Vec::new();
+        let mut files = Vec::new();
+        // Per file: its handle, coordinates of every dimension, length along dim 0.
+        let mut per_file: Vec<(String, NcFile, Vec<ArrayRef>)> = Vec::new();
+        let mut dim_meta = Vec::new();
+        let opened = std::iter::once(Ok(first)).chain(paths[1..].iter().map(|p| open_file(p)));
+        for (path, file) in paths.iter().zip(opened) {
+            let file = file?;
+            let file_vars = guarded(path, || file.variables())?;
+            let mut coords = Vec::new();
+            for v in &selected {
+                match file_vars.iter().find(|fv| fv.name == v.name) {
+                    Some(fv) if dim_names(fv) == dims => {}
+                    Some(fv) => {
+                        return plan_err!(
+                            "variable \"{}\" has dimensions ({}) in '{first_path}' but ({}) in '{path}'",
+                            v.name,
+                            dims.join(", "),
+                            dim_names(fv).join(", ")
+                        );
+                    }
+                    None => {
+                        return plan_err!(
+                            "variable \"{}\" of '{first_path}' is missing in '{path}'",
+                            v.name
+                        );
+                    }
+                }
+            }
+            let shape = selected.first().map(|v| v.shape()).unwrap_or_default();
+            let shape = file_vars
+                .iter()
+                .find(|fv| fv.name == names[0])
+                .map(|v| v.shape())
+                .unwrap_or(shape);
+            dim_meta.clear();
+            for (dim, size) in dims.iter().zip(&shape) {
+                let (values, meta) = coordinate(&file, path, dim, *size, options.decode_cf)?;
+                coords.push(values);
+                dim_meta.push(meta);
+            }
+            per_file.push((path.clone(), file, coords));
+        }
+        if per_file.len() > 1 {
+            if dims.is_empty() {
+                return plan_err!("cannot concatenate scalar variables of several files");
+            }
+            // Order by the first coordinate value along dimension 0, not by file name.
+            let key = |c: &ArrayRef| -> f64 {
+                datafusion::arrow::compute::cast(c, &DataType::Float64)
+                    .ok()
+                    .and_then(|a| {
+                        a.as_any()
+                            .downcast_ref::<Float64Array>()
+                            .filter(|a| !a.is_empty() && a.is_valid(0))
+                            .map(|a| a.value(0))
+                    })
+                    .unwrap_or(f64::INFINITY)
+            };
+            per_file.sort_by(|a, b| key(&a.2[0]).total_cmp(&key(&b.2[0])));
+            let (first_path, _, first_coords) = &per_file[0];
+            for (path, _, coords) in &per_file[1..] {
+                for (k, dim) in dims.iter().enumerate().skip(1) {
+                    if coords[k].to_data() != first_coords[k].to_data() {
+                        return plan_err!(
+                            "cannot concatenate '{first_path}' and '{path}': coordinates of dimension \"{dim}\" differ"
+                        );
+                    }
+                }
+                if coords[0].data_type() != first_coords[0].data_type() {
+                    return plan_err!(
+                        "cannot concatenate '{first_path}' and '{path}': dimension \"{}\" has different types or units",
+                        dims[0]
+                    );
+                }
+            }
+        }
+        let mut offset = 0;
+        for (k, dim) in dims.iter().enumerate() {
+            let values = if k == 0 {
+                let parts: Vec<&dyn Array> = per_file.iter().map(|p| p.2[0].as_ref()).collect();
+                concat(&parts)?
+            } else {
+                Arc::clone(&per_file[0].2[k])
+            };
+            let meta = dim_meta.get(k).cloned().unwrap_or_default();
+            fields.push(Field::new(dim, values.data_type().clone(), true).with_metadata(meta));
+            dim_columns.push(DimColumn {
+                name: dim.clone(),
+                size: values.len() as u64,
+                values,
+            });
+        }
+        for (path, file, coords) in per_file {
+            let len = coords.first().map(|c| c.len() as u64).unwrap_or(1);
+            files.push(SourceFile {
+                path,
+                file: Arc::new(file),
+                offset,
+                len,
+            });
+            offset += len;
+        }
+        let mut var_columns = Vec::new();
+        for v in data_vars {
+            let decode = if options.decode_cf {
+                CfDecode::from_variable(v)
+            } else {
+                None
+            };
+            let raw = arrow_type(&v.dtype).unwrap_or(DataType::Float64);
+            let data_type = decode.as_ref().map(|d| d.output_type(&raw)).unwrap_or(raw);
+            if fields.iter().any(|f| f.name() == &v.name) {
+                return plan_err!("variable \"{}\" has the name of a dimension column", v.name);
+            }
+            fields
+                .push(Field::new(&v.name, data_type, true).with_metadata(metadata(&v.attributes)));
+            var_columns.push(VarColumn {
+                name: v.name.clone(),
+                decode,
+            });
+        }
+        let globals = files
+            .first()
+            .map(|f| guarded(&f.path, || f.file.global_attributes()).map(metadata))
+            .transpose()?
+            .unwrap_or_default();
+        let schema = Arc::new(Schema::new(fields).with_metadata(globals));
+        Ok(Self {
+            files,
+            dims: dim_columns,
+            vars: var_columns,
+            schema,
+        })
+    }
+
+    /// The variable `name` in file `index`.
+    pub(crate) fn variable(&self, index: usize, name: &str) -> Result<&NcVariable> {
+        let f = &self.files[index];
+        guarded(&f.path, || f.file.variable(name))
+    }
+
+    /// Total rows: the product of the dimension sizes.
+    pub(crate) fn num_rows(&self) -> u64 {
+        self.dims.iter().map(|d| d.size).product()
+    }
+}
