@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use datafusion::catalog::{DynamicFileCatalog, UrlTableFactory};
-use datafusion::dataframe::DataFrame;
 use datafusion::common::TableReference;
+use datafusion::dataframe::DataFrame;
 use datafusion::datasource::dynamic_file::DynamicListTableFactory;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionStateBuilder;
@@ -171,7 +171,8 @@ impl Engine {
         let references = state.resolve_table_references(&statement)?;
         match state.statement_to_plan(statement).await {
             Ok(plan) => Ok(plan),
-            Err(error) => Err(missing_file_error(&references).unwrap_or(error)),
+            Err(error) => Err(missing_file_error(&references)
+                .unwrap_or_else(|| crate::datasource::name_csv_file_in_inference_error(error))),
         }
     }
 
@@ -190,10 +191,16 @@ fn missing_file_error(references: &[TableReference]) -> Option<DataFusionError> 
     references.iter().find_map(|reference| {
         let name = reference.table();
         let looks_like_path = name.contains('/') || name.contains('.');
-        let is_glob_or_url = name.contains(['*', '?', '[']) || name.contains("://");
-        (looks_like_path && !is_glob_or_url && !std::path::Path::new(name).exists()).then(|| {
-            DataFusionError::Plan(format!("no such file or directory: '{name}'"))
-        })
+        if !looks_like_path || name.contains("://") {
+            return None;
+        }
+        if name.contains(['*', '?', '[']) {
+            let matches = glob::glob(name).map(|mut paths| paths.next().is_some());
+            return (!matches.unwrap_or(true))
+                .then(|| DataFusionError::Plan(format!("no files match '{name}'")));
+        }
+        (!std::path::Path::new(name).exists())
+            .then(|| DataFusionError::Plan(format!("no such file or directory: '{name}'")))
     })
 }
 

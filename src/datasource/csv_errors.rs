@@ -13,7 +13,10 @@ use datafusion::error::DataFusionError;
 use datafusion::physical_plan::ExecutionPlan;
 
 /// Returns `error` with the failing CSV file named, where the plan's CSV files show it.
-pub fn name_csv_file_in_error(plan: &Arc<dyn ExecutionPlan>, error: DataFusionError) -> DataFusionError {
+pub fn name_csv_file_in_error(
+    plan: &Arc<dyn ExecutionPlan>,
+    error: DataFusionError,
+) -> DataFusionError {
     let message = match root_arrow_csv_error(&error) {
         Some(message) => message,
         None => return error,
@@ -34,14 +37,38 @@ pub fn name_csv_file_in_error(plan: &Arc<dyn ExecutionPlan>, error: DataFusionEr
     error
 }
 
+/// DataFusion names the file of a CSV error found while inferring types, but as an object
+/// store location (no leading `/`) and over several lines; this gives `/path: message`.
+pub fn name_csv_file_in_inference_error(error: DataFusionError) -> DataFusionError {
+    match &error {
+        DataFusionError::Context(context, inner) => {
+            match context.strip_prefix("Error when processing CSV file ") {
+                Some(location) => {
+                    DataFusionError::Plan(format!("/{location}: {}", inner.find_root()))
+                }
+                None => error,
+            }
+        }
+        _ => error,
+    }
+}
+
 /// Arrow counts records from 0 (the header is record 0); editors count lines from 1.
 fn one_based_line(message: &str) -> String {
     let Some(start) = message.find("at line ").map(|i| i + "at line ".len()) else {
         return message.to_string();
     };
-    let digits = message[start..].chars().take_while(char::is_ascii_digit).count();
+    let digits = message[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .count();
     match message[start..start + digits].parse::<u64>() {
-        Ok(n) => format!("{}{}{}", &message[..start], n + 1, &message[start + digits..]),
+        Ok(n) => format!(
+            "{}{}{}",
+            &message[..start],
+            n + 1,
+            &message[start + digits..]
+        ),
         Err(_) => message.to_string(),
     }
 }

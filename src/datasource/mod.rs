@@ -4,7 +4,7 @@ mod csv_errors;
 pub mod files;
 pub mod netcdf;
 
-pub use csv_errors::name_csv_file_in_error;
+pub use csv_errors::{name_csv_file_in_error, name_csv_file_in_inference_error};
 
 /// Runs an async I/O step (schema inference, file listing) to completion from synchronous
 /// planning code, on a scoped thread with its own small runtime, so it works whether or not

@@ -96,7 +96,11 @@ impl Shell {
     /// Runs a script (statements and dot commands); stops at the first error.
     pub async fn run_script(&mut self, text: &str) -> Result<Flow> {
         let mut buffer = String::new();
-        for line in text.lines() {
+        let mut first_line = 1;
+        for (number, line) in text.lines().enumerate() {
+            if is_blank_sql(&buffer) {
+                first_line = number + 1;
+            }
             if is_blank_sql(&buffer) && command::is_command(line) {
                 if self.run_command(line).await? == Flow::Quit {
                     return Ok(Flow::Quit);
@@ -106,12 +110,16 @@ impl Shell {
             buffer.push_str(line);
             buffer.push('\n');
             if statement_complete(&buffer) {
-                self.run_sql(&buffer).await?;
+                self.run_sql(&buffer)
+                    .await
+                    .map_err(|e| at_script_line(e, first_line))?;
                 buffer.clear();
             }
         }
         if !is_blank_sql(&buffer) {
-            self.run_sql(&buffer).await?;
+            self.run_sql(&buffer)
+                .await
+                .map_err(|e| at_script_line(e, first_line))?;
         }
         Ok(Flow::Continue)
     }
@@ -204,9 +212,22 @@ fn returns_rows(plan: &LogicalPlan) -> bool {
     }
 }
 
+/// Syntax errors give lines within the statement; say where the statement starts.
+fn at_script_line(error: DataFusionError, first_line: usize) -> DataFusionError {
+    match error.find_root() {
+        DataFusionError::SQL(parser_error, _) if first_line > 1 => DataFusionError::Plan(format!(
+            "{parser_error} (in the statement starting at line {first_line})"
+        )),
+        _ => error,
+    }
+}
+
 /// Whether buffered input holds only blank lines and `--` comments.
 fn is_blank_sql(buffer: &str) -> bool {
-    buffer.lines().map(str::trim).all(|l| l.is_empty() || l.starts_with("--"))
+    buffer
+        .lines()
+        .map(str::trim)
+        .all(|l| l.is_empty() || l.starts_with("--"))
 }
 
 /// Whether buffered input ends a statement: a `;` at the end, outside quotes and comments.
