@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use datafusion::dataframe::DataFrame;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::common::TableReference;
+use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -12,9 +13,10 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParserBuilder, Statement};
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
-use quiver_sql::TableFunctionPlanner;
+use quiver_sql::{PlanExecutor, QuiverSqlOptions, ReshapePlanner, TableFunctionPlanner};
 
 use crate::copy::execute_copy_atomically;
+use crate::datasource::block_on_io;
 use crate::datasource::files::file_table_functions;
 
 /// Builds an [`Engine`]; every setting has a sensible default.
@@ -63,6 +65,10 @@ impl EngineBuilder {
         if let Some(n) = self.batch_size {
             config = config.with_batch_size(n);
         }
+        config
+            .options_mut()
+            .extensions
+            .insert(QuiverSqlOptions::default());
         for (key, value) in &self.options {
             config.options_mut().set(key, value)?;
         }
@@ -80,11 +86,15 @@ impl EngineBuilder {
         for function in file_table_functions(Arc::clone(&runtime)) {
             planner = planner.with_function(function);
         }
+        let reshape = ReshapePlanner::new(Arc::new(SessionPlanExecutor {
+            config: config.clone(),
+            runtime: Arc::clone(&runtime),
+        }));
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
-            .with_relation_planners(vec![Arc::new(planner)])
+            .with_relation_planners(vec![Arc::new(planner), Arc::new(reshape)])
             .build();
         let ctx = SessionContext::new_with_state(state).enable_url_table();
         Ok(Engine { ctx })
@@ -135,6 +145,8 @@ impl Engine {
     }
 
     /// Splits SQL text into its statements (separated by `;`), in the session's dialect.
+    /// DuckDB's `PIVOT`, `UNPIVOT` and `SUMMARIZE` statements are first rewritten into
+    /// standard SQL ([`quiver_sql::rewrite_duckdb_statements`]).
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
         let state = self.ctx.state();
         let options = state.config().options();
@@ -142,7 +154,8 @@ impl Engine {
         let dialect = dialect_from_str(dialect_name).ok_or_else(|| {
             datafusion::common::plan_datafusion_err!("unsupported SQL dialect {dialect_name}")
         })?;
-        let statements = DFParserBuilder::new(sql)
+        let sql = quiver_sql::rewrite_duckdb_statements(sql, dialect.as_ref())?;
+        let statements = DFParserBuilder::new(sql.as_ref())
             .with_dialect(dialect.as_ref())
             .with_recursion_limit(options.sql_parser.recursion_limit.get())
             .build()?
@@ -175,6 +188,22 @@ impl Engine {
     }
 }
 
+/// Runs the value queries of dynamic PIVOTs while a statement is planned: a fresh session
+/// on the engine's runtime (memory pool, object stores), on its own thread.
+#[derive(Debug)]
+struct SessionPlanExecutor {
+    config: SessionConfig,
+    runtime: Arc<RuntimeEnv>,
+}
+
+impl PlanExecutor for SessionPlanExecutor {
+    fn collect(&self, plan: LogicalPlan) -> Result<Vec<RecordBatch>> {
+        let ctx =
+            SessionContext::new_with_config_rt(self.config.clone(), Arc::clone(&self.runtime));
+        block_on_io(async move { ctx.execute_logical_plan(plan).await?.collect().await })?
+    }
+}
+
 /// A clearer error than "table not found" when a table name in FROM is a file path
 /// (`SELECT * FROM 'data/x.csv'`) and that file does not exist.
 fn missing_file_error(references: &[TableReference]) -> Option<DataFusionError> {
@@ -182,8 +211,7 @@ fn missing_file_error(references: &[TableReference]) -> Option<DataFusionError> 
         let name = reference.table();
         let looks_like_path = name.contains('/') || name.contains('.');
         let is_glob_or_url = name.contains(['*', '?', '[']) || name.contains("://");
-        (looks_like_path && !is_glob_or_url && !std::path::Path::new(name).exists()).then(|| {
-            DataFusionError::Plan(format!("no such file or directory: '{name}'"))
-        })
+        (looks_like_path && !is_glob_or_url && !std::path::Path::new(name).exists())
+            .then(|| DataFusionError::Plan(format!("no such file or directory: '{name}'")))
     })
 }
