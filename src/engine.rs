@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::catalog::{DynamicFileCatalog, UrlTableFactory};
 use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
@@ -15,9 +16,10 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParserBuilder, Statement};
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
 use datafusion_session::SessionStore;
-use quiver_sql::TableFunctionPlanner;
+use quiver_sql::{PlanExecutor, QuiverSqlOptions, ReshapePlanner, TableFunctionPlanner};
 
 use crate::copy::execute_copy_atomically;
+use crate::datasource::block_on_io;
 use crate::datasource::files::file_table_functions;
 use crate::datasource::netcdf::{NetCdfTableFactory, NetCdfUrlTableFactory, ReadNetCdfFunc};
 
@@ -67,6 +69,10 @@ impl EngineBuilder {
         if let Some(n) = self.batch_size {
             config = config.with_batch_size(n);
         }
+        config
+            .options_mut()
+            .extensions
+            .insert(QuiverSqlOptions::default());
         for (key, value) in &self.options {
             config.options_mut().set(key, value)?;
         }
@@ -85,11 +91,15 @@ impl EngineBuilder {
             planner = planner.with_function(function);
         }
         planner = planner.with_function(Arc::new(ReadNetCdfFunc));
+        let reshape = ReshapePlanner::new(Arc::new(SessionPlanExecutor {
+            config: config.clone(),
+            runtime: Arc::clone(&runtime),
+        }));
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
-            .with_relation_planners(vec![Arc::new(planner)])
+            .with_relation_planners(vec![Arc::new(planner), Arc::new(reshape)])
             .build();
         let mut state = state;
         state
@@ -144,6 +154,8 @@ impl Engine {
     }
 
     /// Splits SQL text into its statements (separated by `;`), in the session's dialect.
+    /// DuckDB's `PIVOT`, `UNPIVOT` and `SUMMARIZE` statements are first rewritten into
+    /// standard SQL ([`quiver_sql::rewrite_duckdb_statements`]).
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
         let state = self.ctx.state();
         let options = state.config().options();
@@ -151,7 +163,8 @@ impl Engine {
         let dialect = dialect_from_str(dialect_name).ok_or_else(|| {
             datafusion::common::plan_datafusion_err!("unsupported SQL dialect {dialect_name}")
         })?;
-        let statements = DFParserBuilder::new(sql)
+        let sql = quiver_sql::rewrite_duckdb_statements(sql, dialect.as_ref())?;
+        let statements = DFParserBuilder::new(sql.as_ref())
             .with_dialect(dialect.as_ref())
             .with_recursion_limit(options.sql_parser.recursion_limit.get())
             .build()?
@@ -182,6 +195,22 @@ impl Engine {
             LogicalPlan::Copy(copy) => execute_copy_atomically(&self.ctx, copy).await,
             plan => self.ctx.execute_logical_plan(plan).await,
         }
+    }
+}
+
+/// Runs the value queries of dynamic PIVOTs while a statement is planned: a fresh session
+/// on the engine's runtime (memory pool, object stores), on its own thread.
+#[derive(Debug)]
+struct SessionPlanExecutor {
+    config: SessionConfig,
+    runtime: Arc<RuntimeEnv>,
+}
+
+impl PlanExecutor for SessionPlanExecutor {
+    fn collect(&self, plan: LogicalPlan) -> Result<Vec<RecordBatch>> {
+        let ctx =
+            SessionContext::new_with_config_rt(self.config.clone(), Arc::clone(&self.runtime));
+        block_on_io(async move { ctx.execute_logical_plan(plan).await?.collect().await })?
     }
 }
 

@@ -36,7 +36,14 @@ impl sqllogictest::AsyncDB for QuiverDb {
             return Ok(DBOutput::StatementComplete(0));
         };
         let plan = self.engine.plan(statement).await?;
-        let is_statement = matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_));
+        let is_statement = match &plan {
+            LogicalPlan::Ddl(_) => true,
+            // EXECUTE of a prepared query returns rows.
+            LogicalPlan::Statement(statement) => {
+                !matches!(statement, datafusion::logical_expr::Statement::Execute(_))
+            }
+            _ => false,
+        };
         let df = self.engine.execute_plan(plan).await?;
         let schema = df.schema().inner().clone();
         let batches = df.collect().await?;

@@ -3,8 +3,19 @@
 //!
 //! This crate never reads data. Where a relation needs a data source (a table function such
 //! as `read_csv(path, header => true)`), it hands the evaluated arguments to a
-//! [`NamedArgsTableFunction`] that the engine crate registers.
+//! [`NamedArgsTableFunction`] that the engine crate registers; where a dynamic PIVOT needs
+//! its column values, it hands a small plan to the engine's [`PlanExecutor`].
+//!
+//! Two steps: [`rewrite_duckdb_statements`] turns DuckDB's statement forms (`PIVOT t ON ...`,
+//! `UNPIVOT t ON ...`, `SUMMARIZE t`) into standard SQL before parsing; the relation
+//! planners ([`TableFunctionPlanner`], [`ReshapePlanner`]) plan the table factors.
 
+mod duckdb_syntax;
+mod options;
+mod reshape;
 mod table_function;
 
+pub use duckdb_syntax::rewrite_duckdb_statements;
+pub use options::QuiverSqlOptions;
+pub use reshape::{PlanExecutor, ReshapePlanner};
 pub use table_function::{NamedArgsTableFunction, TableFunctionArgs, TableFunctionPlanner};

@@ -1,0 +1,20 @@
+//! quiver's SQL options, set like DataFusion's own: `SET quiver.pivot_max_columns = 500`.
+//!
+//! They live in this crate because the planners here read them; the engine registers the
+//! extension on every session.
+
+use datafusion::common::config::ConfigExtension;
+use datafusion::common::extensions_options;
+
+extensions_options! {
+    /// Options under the `quiver.` prefix.
+    pub struct QuiverSqlOptions {
+        /// The most columns one PIVOT may create (values times aggregates); a PIVOT that
+        /// would create more fails with an error instead of building a huge plan.
+        pub pivot_max_columns: usize, default = 1000
+    }
+}
+
+impl ConfigExtension for QuiverSqlOptions {
+    const PREFIX: &'static str = "quiver";
+}
