@@ -294,7 +294,7 @@ fn compression_from_paths(paths: &[String]) -> FileCompressionType {
         .unwrap_or(FileCompressionType::UNCOMPRESSED)
 }
 
-fn string(function: &str, option: &str, value: &ScalarValue) -> Result<String> {
+pub(crate) fn string(function: &str, option: &str, value: &ScalarValue) -> Result<String> {
     match value.try_as_str() {
         Some(Some(s)) => Ok(s.to_string()),
         _ => plan_err!("{function}: {option} must be a string, got {value}"),

@@ -1,7 +1,11 @@
 //! CF-convention decoding: `_FillValue` / `missing_value` become NULL, `scale_factor` /
 //! `add_offset` unpack integers into floats, and `"<unit> since <date>"` coordinates become
-//! Arrow `Timestamp(Microsecond)` for the standard, gregorian and proleptic_gregorian
-//! calendars. Other calendars keep their raw numeric values (documented in docs/netcdf.md).
+//! Arrow `Timestamp(Microsecond)`. The standard, gregorian and proleptic_gregorian calendars
+//! decode as CF says; noleap/365_day, all_leap/366_day, 360_day and julian decode each value
+//! to its date label in that calendar (`2001-02-28` stays `2001-02-28`), exactly, and a label
+//! the Gregorian calendar lacks (`2001-02-30` in 360_day, `2001-02-29` in julian) is an error
+//! that points to `decode_times => false` (documented in docs/netcdf.md). Unknown calendar
+//! names keep their raw numbers.
 
 use std::sync::Arc;
 
@@ -109,6 +113,10 @@ pub(crate) fn decodable_time_ref(var: &NcVariable) -> Option<cf::CfTimeRef> {
         Some(name) => match name.trim().to_ascii_lowercase().as_str() {
             "standard" | "gregorian" => CfCalendar::Standard,
             "proleptic_gregorian" => CfCalendar::ProlepticGregorian,
+            "noleap" | "365_day" => CfCalendar::NoLeap,
+            "all_leap" | "366_day" => CfCalendar::AllLeap,
+            "360_day" => CfCalendar::Day360,
+            "julian" => CfCalendar::Julian,
             _ => return None,
         },
     };
@@ -134,7 +142,16 @@ pub(crate) fn decode_times(
         }
         let value = values.value(i);
         match cf::decode_time_exact(value, time_ref) {
-            Ok(date) => out.push(Some(micros_since_epoch(&date))),
+            Ok(date) if date_exists(&date) => out.push(Some(micros_since_epoch(&date))),
+            Ok(date) => {
+                return exec_err!(
+                    "time {value} of \"{name}\" in '{path}' is {:04}-{:02}-{:02} in the {} calendar, a date the Gregorian calendar does not have; read the raw values with decode_times => false",
+                    date.year,
+                    date.month,
+                    date.day,
+                    calendar_name(date.calendar)
+                );
+            }
             Err(e) => {
                 return exec_err!("cannot decode time {value} of \"{name}\" in '{path}': {e}");
             }
@@ -142,6 +159,30 @@ pub(crate) fn decode_times(
     }
     let array = TimestampMicrosecondArray::from(out);
     Ok(Arc::new(array) as ArrayRef)
+}
+
+/// Whether the date label of `t` exists in the proleptic Gregorian calendar.
+fn date_exists(t: &CfDateTime) -> bool {
+    let leap = (t.year % 4 == 0 && t.year % 100 != 0) || t.year % 400 == 0;
+    let days = match t.month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    t.day >= 1 && u32::from(t.day) <= days
+}
+
+fn calendar_name(c: CfCalendar) -> &'static str {
+    match c {
+        CfCalendar::Standard => "standard",
+        CfCalendar::ProlepticGregorian => "proleptic_gregorian",
+        CfCalendar::NoLeap => "noleap",
+        CfCalendar::AllLeap => "all_leap",
+        CfCalendar::Day360 => "360_day",
+        CfCalendar::Julian => "julian",
+    }
 }
 
 /// Microseconds since 1970-01-01 of a (proleptic Gregorian) date-time.

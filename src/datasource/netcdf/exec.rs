@@ -5,7 +5,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, UInt64Array};
+use datafusion::arrow::array::{
+    ArrayRef, RecordBatch, RecordBatchOptions, StringArray, UInt64Array,
+};
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::stats::Precision;
@@ -296,13 +298,17 @@ impl UnitReader {
         let selection = NcSliceInfo { selections };
         // Variables first, whole unit at once.
         let mut var_arrays: Vec<Option<ArrayRef>> = vec![None; self.layout.vars.len()];
+        let nvars = self.layout.vars.len();
         for &col in &self.projection {
             if col < ndims {
                 continue;
             }
-            let var_col = &self.layout.vars[col - ndims];
-            let var = self.layout.variable(unit.file, &var_col.name)?;
-            let mut array = super::schema::read_slab(&file.file, &file.path, var, &selection)?;
+            let Some(var_col) = self.layout.vars.get(col - ndims) else {
+                continue;
+            };
+            let var = self.layout.variable(unit.file, &var_col.path)?;
+            let mut array =
+                super::schema::read_slab(&file.file, &file.path, &var_col.path, var, &selection)?;
             if array.len() < rows {
                 return exec_err!(
                     "variable \"{}\" in '{}' gave {} values, expected {rows}",
@@ -334,6 +340,10 @@ impl UnitReader {
                         .collect::<Vec<_>>()
                         .into();
                     columns.push(take(self.layout.dims[col].values.as_ref(), &indices, None)?);
+                } else if col - ndims == nvars {
+                    let name = StringArray::from(vec![file.path.as_str()]);
+                    let indices = UInt64Array::from(vec![0u64; len]);
+                    columns.push(take(&name, &indices, None)?);
                 } else if let Some(array) = &var_arrays[col - ndims] {
                     columns.push(array.slice(offset, len));
                 }

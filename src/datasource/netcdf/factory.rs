@@ -9,12 +9,17 @@ use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::CreateExternalTable;
 use quiver_sql::{NamedArgsTableFunction, TableFunctionArgs};
 
+use super::info::netcdf_info_table;
 use super::schema::NetCdfOptions;
 use super::table::NetCdfTable;
-use crate::datasource::files::{boolean, string_list};
+use crate::datasource::files::{boolean, string, string_list};
+use crate::datasource::hdf5::{Hdf5Options, Hdf5Table};
 
 /// File name suffixes read as NetCDF in `FROM '...'`.
 const SUFFIXES: [&str; 3] = [".nc", ".nc4", ".netcdf"];
+
+/// File name suffixes read as HDF5 in `FROM '...'` (a file with a single dataset).
+const HDF5_SUFFIXES: [&str; 3] = [".h5", ".hdf5", ".he5"];
 
 /// Expands globs and checks that files exist; the result is sorted and non-empty.
 pub fn expand_paths(paths: &[String]) -> Result<Vec<String>> {
@@ -59,7 +64,16 @@ impl NamedArgsTableFunction for ReadNetCdfFunc {
 
     fn create(&self, args: &TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let name = self.name();
-        args.check_names(name, &["variables", "decode_cf"])?;
+        args.check_names(
+            name,
+            &[
+                "variables",
+                "decode_cf",
+                "decode_times",
+                "group",
+                "filename",
+            ],
+        )?;
         let paths = match args.positional.as_slice() {
             [paths] => string_list(name, paths)?,
             _ => return plan_err!("{name} takes one path, glob or list of paths, then options"),
@@ -71,10 +85,43 @@ impl NamedArgsTableFunction for ReadNetCdfFunc {
         if let Some(v) = args.get("decode_cf") {
             options.decode_cf = boolean(name, "decode_cf", v)?;
         }
+        if let Some(v) = args.get("decode_times") {
+            options.decode_times = Some(boolean(name, "decode_times", v)?);
+        }
+        if let Some(v) = args.get("group") {
+            options.group = string(name, "group", v)?;
+        }
+        if let Some(v) = args.get("filename") {
+            options.filename = boolean(name, "filename", v)?;
+        }
         Ok(Arc::new(NetCdfTable::try_new(
             &expand_paths(&paths)?,
             &options,
         )?))
+    }
+}
+
+/// `netcdf_info('file.nc')`: groups, dimensions, variables and attributes, one row each.
+#[derive(Debug, Default)]
+pub struct NetCdfInfoFunc;
+
+impl NamedArgsTableFunction for NetCdfInfoFunc {
+    fn name(&self) -> &str {
+        "netcdf_info"
+    }
+
+    fn create(&self, args: &TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let name = self.name();
+        args.check_names(name, &[])?;
+        let path = match args.positional.as_slice() {
+            [path] => string(name, "path", path)?,
+            _ => return plan_err!("{name} takes one file path"),
+        };
+        let paths = expand_paths(&[path])?;
+        let [path] = paths.as_slice() else {
+            return plan_err!("{name} takes one file, not a glob of {}", paths.len());
+        };
+        netcdf_info_table(path)
     }
 }
 
@@ -99,26 +146,28 @@ impl TableProviderFactory for NetCdfTableFactory {
                         .filter(|s| !s.is_empty())
                         .collect();
                 }
-                "decode_cf" => {
-                    options.decode_cf = match value.to_ascii_lowercase().as_str() {
-                        "true" => true,
-                        "false" => false,
-                        _ => {
-                            return plan_err!(
-                                "netcdf option decode_cf must be true or false, got '{value}'"
-                            );
-                        }
-                    }
-                }
+                "decode_cf" => options.decode_cf = option_bool("decode_cf", value)?,
+                "decode_times" => options.decode_times = Some(option_bool("decode_times", value)?),
+                "filename" => options.filename = option_bool("filename", value)?,
+                "group" => options.group = value.clone(),
                 other => {
                     return plan_err!(
-                        "unknown netcdf option \"{other}\" (valid options: variables, decode_cf)"
+                        "unknown netcdf option \"{other}\" (valid options: variables, decode_cf, decode_times, group, filename)"
                     );
                 }
             }
         }
         let paths = expand_paths(&cmd.locations)?;
         Ok(Arc::new(NetCdfTable::try_new(&paths, &options)?))
+    }
+}
+
+/// A `true`/`false` option of `CREATE EXTERNAL TABLE`.
+pub(crate) fn option_bool(key: &str, value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => plan_err!("option {key} must be true or false, got '{value}'"),
     }
 }
 
@@ -140,6 +189,17 @@ impl NetCdfUrlTableFactory {
 impl UrlTableFactory for NetCdfUrlTableFactory {
     async fn try_new(&self, url: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let lower = url.to_ascii_lowercase();
+        if HDF5_SUFFIXES.iter().any(|s| lower.ends_with(s)) {
+            let url = url.strip_prefix("file://").unwrap_or(url).to_string();
+            let table = tokio::task::spawn_blocking(move || {
+                Hdf5Table::try_new(&url, None, &Hdf5Options::default())
+            })
+            .await
+            .map_err(|e| {
+                datafusion::error::DataFusionError::Execution(format!("hdf5 open task failed: {e}"))
+            })??;
+            return Ok(Some(Arc::new(table)));
+        }
         if !SUFFIXES.iter().any(|s| lower.ends_with(s)) {
             return self.inner.try_new(url).await;
         }

@@ -4,10 +4,11 @@
 pub mod cf;
 pub mod exec;
 pub mod factory;
+pub mod info;
 pub mod schema;
 pub mod table;
 
 pub use exec::NetCdfExec;
-pub use factory::{NetCdfTableFactory, NetCdfUrlTableFactory, ReadNetCdfFunc};
+pub use factory::{NetCdfInfoFunc, NetCdfTableFactory, NetCdfUrlTableFactory, ReadNetCdfFunc};
 pub use schema::NetCdfOptions;
 pub use table::NetCdfTable;

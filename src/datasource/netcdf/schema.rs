@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array, Int64Array,
-    UInt8Array, UInt16Array, UInt32Array, UInt64Array,
+    StringArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
 };
 use datafusion::arrow::compute::concat;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{DataFusionError, Result, exec_err, plan_err};
 use netcdf_reader::{
-    NcAttrValue, NcAttribute, NcFile, NcMetadataMode, NcOpenOptions, NcSliceInfo, NcType,
-    NcVariable,
+    NcAttrValue, NcAttribute, NcFile, NcMetadataMode, NcOpenOptions, NcSliceInfo, NcSliceInfoElem,
+    NcType, NcVariable,
 };
 
 use super::cf::{CfDecode, decodable_time_ref, decode_times};
@@ -28,6 +28,23 @@ pub struct NetCdfOptions {
     pub variables: Vec<String>,
     /// Apply CF conventions (fill values, packing, time decoding).
     pub decode_cf: bool,
+    /// Decode CF time coordinates into timestamps (default: `decode_cf`).
+    pub decode_times: Option<bool>,
+    /// The group whose variables are read (`"obs/deep"`; empty = the root group).
+    pub group: String,
+    /// Add a `filename` column telling which file each row came from.
+    pub filename: bool,
+}
+
+impl NetCdfOptions {
+    /// The group path without leading or trailing `/`.
+    pub(crate) fn group_path(&self) -> &str {
+        self.group.trim_matches('/')
+    }
+
+    fn times(&self) -> bool {
+        self.decode_times.unwrap_or(self.decode_cf)
+    }
 }
 
 impl Default for NetCdfOptions {
@@ -35,6 +52,9 @@ impl Default for NetCdfOptions {
         Self {
             variables: Vec::new(),
             decode_cf: true,
+            decode_times: None,
+            group: String::new(),
+            filename: false,
         }
     }
 }
@@ -72,6 +92,8 @@ pub(crate) struct DimColumn {
 #[derive(Debug)]
 pub(crate) struct VarColumn {
     pub name: String,
+    /// Its path from the root group (`obs/temp`).
+    pub path: String,
     pub decode: Option<CfDecode>,
 }
 
@@ -132,14 +154,15 @@ fn lower_first(s: &str) -> String {
     }
 }
 
-/// Reads a hyperslab of `name` as an Arrow array of the variable's own type.
+/// Reads a hyperslab of `var` (at `name`, its path from the root group) as an Arrow array
+/// of the variable's own type.
 pub(crate) fn read_slab(
     file: &NcFile,
     path: &str,
+    name: &str,
     var: &NcVariable,
     sel: &NcSliceInfo,
 ) -> Result<ArrayRef> {
-    let name = var.name.as_str();
     macro_rules! read {
         ($t:ty, $arr:ty) => {{
             let values = guarded(path, || file.read_variable_slice::<$t>(name, sel))?
@@ -159,10 +182,42 @@ pub(crate) fn read_slab(
         NcType::UInt64 => read!(u64, UInt64Array),
         NcType::Float => read!(f32, Float32Array),
         NcType::Double => read!(f64, Float64Array),
+        NcType::String => {
+            let all = guarded(path, || file.read_variable_as_strings(name))?;
+            let picked = slab_indices(&var.shape(), sel)
+                .into_iter()
+                .map(|i| all.get(i).cloned())
+                .collect::<Vec<_>>();
+            Arc::new(StringArray::from(picked)) as ArrayRef
+        }
         ref other => {
             return plan_err!("variable \"{name}\" in '{path}' has unsupported type {other:?}");
         }
     })
+}
+
+/// Flat (C order) indices of the elements a hyperslab selects from an array of `shape`.
+fn slab_indices(shape: &[u64], sel: &NcSliceInfo) -> Vec<usize> {
+    let mut ranges = Vec::with_capacity(shape.len());
+    for (k, size) in shape.iter().enumerate() {
+        let (start, end, step) = match sel.selections.get(k) {
+            Some(NcSliceInfoElem::Slice { start, end, step }) => {
+                (*start, (*end).min(*size), (*step).max(1))
+            }
+            Some(NcSliceInfoElem::Index(i)) => (*i, (*i + 1).min(*size), 1),
+            None => (0, *size, 1),
+        };
+        ranges.push((start..end).step_by(step as usize).collect::<Vec<u64>>());
+    }
+    let mut out = vec![0usize];
+    for (k, r) in ranges.iter().enumerate() {
+        let stride: u64 = shape[k + 1..].iter().product();
+        out = out
+            .iter()
+            .flat_map(|base| r.iter().map(move |i| base + (*i * stride) as usize))
+            .collect();
+    }
+    out
 }
 
 /// The Arrow type of a numeric NetCDF type.
@@ -180,6 +235,14 @@ fn arrow_type(t: &NcType) -> Option<DataType> {
         NcType::Double => DataType::Float64,
         _ => return None,
     })
+}
+
+/// The Arrow type of a variable read as a column: numbers and strings.
+fn column_type(t: &NcType) -> Option<DataType> {
+    match t {
+        NcType::String => Some(DataType::Utf8),
+        other => arrow_type(other),
+    }
 }
 
 /// An attribute value as text, for Arrow metadata.
@@ -234,9 +297,53 @@ fn dim_names(v: &NcVariable) -> Vec<String> {
     v.dimensions.iter().map(|d| d.name.clone()).collect()
 }
 
+/// The variables of `group` (empty = the root group).
+pub(crate) fn scope_vars<'a>(
+    file: &'a NcFile,
+    path: &str,
+    group: &str,
+) -> Result<&'a [NcVariable]> {
+    if group.is_empty() {
+        return guarded(path, || file.variables());
+    }
+    match guarded(path, || file.group(group)) {
+        Ok(g) => Ok(g.variables.as_slice()),
+        Err(_) => plan_err!("no group \"/{group}\" in '{path}'"),
+    }
+}
+
+/// `group` and its ancestors, innermost first, ending with the root (`""`).
+fn scopes(group: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut g = group.to_string();
+    while !g.is_empty() {
+        out.push(g.clone());
+        g = g
+            .rsplit_once('/')
+            .map(|(a, _)| a.to_string())
+            .unwrap_or_default();
+    }
+    out.push(String::new());
+    out
+}
+
+/// The path of `name` in `group` from the root group.
+pub(crate) fn var_path(group: &str, name: &str) -> String {
+    if group.is_empty() {
+        name.to_string()
+    } else {
+        format!("{group}/{name}")
+    }
+}
+
 /// The variables to read from `file`: those named, or the default choice.
-fn choose_variables(file: &NcFile, path: &str, wanted: &[String]) -> Result<Vec<String>> {
-    let vars = guarded(path, || file.variables())?;
+fn choose_variables(
+    file: &NcFile,
+    path: &str,
+    group: &str,
+    wanted: &[String],
+) -> Result<Vec<String>> {
+    let vars = scope_vars(file, path, group)?;
     if !wanted.is_empty() {
         for name in wanted {
             if !vars.iter().any(|v| &v.name == name) {
@@ -272,24 +379,35 @@ fn choose_variables(file: &NcFile, path: &str, wanted: &[String]) -> Result<Vec<
     Ok(groups.swap_remove(best).1)
 }
 
-/// The coordinate values of `dim` in one file (or its indices), decoded when asked.
+/// The coordinate values of `dim` in one file (or its indices), decoded when asked. The
+/// coordinate variable is looked up in `group`, then in its ancestors.
 fn coordinate(
     file: &NcFile,
     path: &str,
+    group: &str,
     dim: &str,
     size: u64,
-    decode_cf: bool,
+    times: bool,
 ) -> Result<(ArrayRef, HashMap<String, String>)> {
-    let vars = guarded(path, || file.variables())?;
-    let coord = vars
-        .iter()
-        .find(|v| v.name == dim && v.dimensions.len() == 1 && arrow_type(&v.dtype).is_some());
-    let Some(var) = coord else {
+    let mut coord = None;
+    for scope in scopes(group) {
+        let vars = scope_vars(file, path, &scope)?;
+        if let Some(v) = vars.iter().find(|v| {
+            v.name == dim
+                && v.dimensions.len() == 1
+                && v.dimensions[0].size == size
+                && arrow_type(&v.dtype).is_some()
+        }) {
+            coord = Some((var_path(&scope, dim), v));
+            break;
+        }
+    }
+    let Some((full_name, var)) = coord else {
         let indices: Vec<i64> = (0..size as i64).collect();
         return Ok((Arc::new(Int64Array::from(indices)), HashMap::new()));
     };
-    let raw = read_slab(file, path, var, &NcSliceInfo::all(1))?;
-    let values = match decodable_time_ref(var).filter(|_| decode_cf) {
+    let raw = read_slab(file, path, &full_name, var, &NcSliceInfo::all(1))?;
+    let values = match decodable_time_ref(var).filter(|_| times) {
         Some(time_ref) => decode_times(&raw, &time_ref, path, dim)?,
         None => raw,
     };
@@ -303,14 +421,21 @@ impl ArrayLayout {
             return plan_err!("read_netcdf: no files given");
         };
         let first = open_file(first_path)?;
-        let names = choose_variables(&first, first_path, &options.variables)?;
-        let all_vars = guarded(first_path, || first.variables())?.to_vec();
+        let group = options.group_path();
+        let names = choose_variables(&first, first_path, group, &options.variables)?;
+        let all_vars = scope_vars(&first, first_path, group)?.to_vec();
         let selected: Vec<&NcVariable> = names
             .iter()
             .filter_map(|n| all_vars.iter().find(|v| &v.name == n))
             .collect();
         let dims = selected.first().map(|v| dim_names(v)).unwrap_or_default();
         for v in &selected {
+            if v.dtype == NcType::String && v.dimensions.is_empty() {
+                return plan_err!(
+                    "variable \"{}\" in '{first_path}' is a scalar string",
+                    v.name
+                );
+            }
             if dim_names(v) != dims {
                 return plan_err!(
                     "variables \"{}\" ({}) and \"{}\" ({}) in '{first_path}' have different dimensions; select variables that share them",
@@ -320,7 +445,7 @@ impl ArrayLayout {
                     dim_names(v).join(", ")
                 );
             }
-            if arrow_type(&v.dtype).is_none() {
+            if column_type(&v.dtype).is_none() {
                 return plan_err!(
                     "variable \"{}\" in '{first_path}' has unsupported type {:?}",
                     v.name,
@@ -343,7 +468,7 @@ impl ArrayLayout {
         let opened = std::iter::once(Ok(first)).chain(paths[1..].iter().map(|p| open_file(p)));
         for (path, file) in paths.iter().zip(opened) {
             let file = file?;
-            let file_vars = guarded(path, || file.variables())?;
+            let file_vars = scope_vars(&file, path, group)?;
             let mut coords = Vec::new();
             for v in &selected {
                 match file_vars.iter().find(|fv| fv.name == v.name) {
@@ -372,7 +497,7 @@ impl ArrayLayout {
                 .unwrap_or(shape);
             dim_meta.clear();
             for (dim, size) in dims.iter().zip(&shape) {
-                let (values, meta) = coordinate(&file, path, dim, *size, options.decode_cf)?;
+                let (values, meta) = coordinate(&file, path, group, dim, *size, options.times())?;
                 coords.push(values);
                 dim_meta.push(meta);
             }
@@ -440,12 +565,12 @@ impl ArrayLayout {
         }
         let mut var_columns = Vec::new();
         for v in data_vars {
-            let decode = if options.decode_cf {
+            let decode = if options.decode_cf && v.dtype != NcType::String {
                 CfDecode::from_variable(v)
             } else {
                 None
             };
-            let raw = arrow_type(&v.dtype).unwrap_or(DataType::Float64);
+            let raw = column_type(&v.dtype).unwrap_or(DataType::Float64);
             let data_type = decode.as_ref().map(|d| d.output_type(&raw)).unwrap_or(raw);
             if fields.iter().any(|f| f.name() == &v.name) {
                 return plan_err!("variable \"{}\" has the name of a dimension column", v.name);
@@ -454,8 +579,15 @@ impl ArrayLayout {
                 .push(Field::new(&v.name, data_type, true).with_metadata(metadata(&v.attributes)));
             var_columns.push(VarColumn {
                 name: v.name.clone(),
+                path: var_path(group, &v.name),
                 decode,
             });
+        }
+        if options.filename {
+            if fields.iter().any(|f| f.name() == "filename") {
+                return plan_err!("a column is already named \"filename\"; it cannot be added");
+            }
+            fields.push(Field::new("filename", DataType::Utf8, false));
         }
         let globals = files
             .first()
@@ -471,10 +603,10 @@ impl ArrayLayout {
         })
     }
 
-    /// The variable `name` in file `index`.
-    pub(crate) fn variable(&self, index: usize, name: &str) -> Result<&NcVariable> {
+    /// The variable at `path` (from the root group) in file `index`.
+    pub(crate) fn variable(&self, index: usize, path: &str) -> Result<&NcVariable> {
         let f = &self.files[index];
-        guarded(&f.path, || f.file.variable(name))
+        guarded(&f.path, || f.file.variable(path))
     }
 
     /// Total rows: the product of the dimension sizes.
