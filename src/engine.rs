@@ -21,7 +21,10 @@ use quiver_sql::{PlanExecutor, QuiverSqlOptions, ReshapePlanner, TableFunctionPl
 use crate::copy::execute_copy_atomically;
 use crate::datasource::block_on_io;
 use crate::datasource::files::file_table_functions;
-use crate::datasource::netcdf::{NetCdfTableFactory, NetCdfUrlTableFactory, ReadNetCdfFunc};
+use crate::datasource::hdf5::{Hdf5InfoFunc, Hdf5TableFactory, ReadHdf5Func};
+use crate::datasource::netcdf::{
+    NetCdfInfoFunc, NetCdfTableFactory, NetCdfUrlTableFactory, ReadNetCdfFunc,
+};
 
 /// Builds an [`Engine`]; every setting has a sensible default.
 #[derive(Debug, Default, Clone)]
@@ -90,7 +93,11 @@ impl EngineBuilder {
         for function in file_table_functions(Arc::clone(&runtime)) {
             planner = planner.with_function(function);
         }
-        planner = planner.with_function(Arc::new(ReadNetCdfFunc));
+        planner = planner
+            .with_function(Arc::new(ReadNetCdfFunc))
+            .with_function(Arc::new(NetCdfInfoFunc))
+            .with_function(Arc::new(ReadHdf5Func))
+            .with_function(Arc::new(Hdf5InfoFunc));
         let reshape = ReshapePlanner::new(Arc::new(SessionPlanExecutor {
             config: config.clone(),
             runtime: Arc::clone(&runtime),
@@ -105,6 +112,9 @@ impl EngineBuilder {
         state
             .table_factories_mut()
             .insert("NETCDF".to_string(), Arc::new(NetCdfTableFactory));
+        state
+            .table_factories_mut()
+            .insert("HDF5".to_string(), Arc::new(Hdf5TableFactory));
         let ctx = enable_url_tables(SessionContext::new_with_state(state));
         Ok(Engine { ctx })
     }
@@ -233,7 +243,8 @@ fn missing_file_error(references: &[TableReference]) -> Option<DataFusionError> 
     })
 }
 
-/// DataFusion's `enable_url_table`, with `.nc` names resolved to NetCDF tables first.
+/// DataFusion's `enable_url_table`, with `.nc` names resolved to NetCDF tables and `.h5`
+/// names to HDF5 tables first.
 fn enable_url_tables(ctx: SessionContext) -> SessionContext {
     let listing = Arc::new(DynamicListTableFactory::new(SessionStore::new()));
     let factory = Arc::new(NetCdfUrlTableFactory::new(

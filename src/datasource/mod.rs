@@ -2,6 +2,7 @@
 
 mod csv_errors;
 pub mod files;
+pub mod hdf5;
 pub mod netcdf;
 
 pub use csv_errors::{name_csv_file_in_error, name_csv_file_in_inference_error};

@@ -3,5 +3,7 @@
 
 mod copy;
 mod engine;
+mod hdf5;
 mod netcdf;
+mod netcdf_fixtures;
 mod shell;
