@@ -4,6 +4,7 @@
 mod copy;
 mod engine;
 mod hdf5;
+mod mutation;
 mod netcdf;
 mod netcdf_fixtures;
 mod shell;
