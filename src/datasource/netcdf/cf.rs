@@ -4,7 +4,7 @@
 //! decode as CF says; noleap/365_day, all_leap/366_day, 360_day and julian decode each value
 //! to its date label in that calendar (`2001-02-28` stays `2001-02-28`), exactly, and a label
 //! the Gregorian calendar lacks (`2001-02-30` in 360_day, `2001-02-29` in julian) is an error
-//! that points to `decode_times => false` (documented in docs/netcdf.md). Unknown calendar
+//! that points to `decode_times => false` (documented in docs/netcdf-hdf5.md). Unknown calendar
 //! names keep their raw numbers.
 
 use std::sync::Arc;
