@@ -34,7 +34,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .downcast_ref::<Float64Array>()
         .ok_or("mean_c is not a Float64 column")?;
     assert_eq!(batches[0].num_rows(), 4, "one row per station");
-    assert!(readings.iter().all(|n| n == Some(362)), "4 readings per station are missing");
+    assert!(
+        readings.iter().all(|n| n == Some(362)),
+        "4 readings per station are missing"
+    );
     assert!(mean.iter().flatten().all(|m| (5.0..20.0).contains(&m)));
 
     // Statements run in one session: a table made from one file, written to another.

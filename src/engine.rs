@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use datafusion::dataframe::DataFrame;
 use datafusion::common::TableReference;
+use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -134,6 +134,22 @@ impl Engine {
         }
     }
 
+    /// A new session on the same tables: it shares the catalogs (tables created in one
+    /// session are visible to all), functions and runtime (memory pool) with this engine,
+    /// but has its own copy of the settings, so `SET` in one session changes no other.
+    /// The server gives each client connection one.
+    pub fn new_session(&self) -> Engine {
+        static NEXT_SESSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let session_id = format!("{}-{n}", self.ctx.session_id());
+        let state = SessionStateBuilder::new_from_existing(self.ctx.state())
+            .with_session_id(session_id)
+            .build();
+        Engine {
+            ctx: SessionContext::new_with_state(state),
+        }
+    }
+
     /// Splits SQL text into its statements (separated by `;`), in the session's dialect.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
         let state = self.ctx.state();
@@ -182,8 +198,7 @@ fn missing_file_error(references: &[TableReference]) -> Option<DataFusionError> 
         let name = reference.table();
         let looks_like_path = name.contains('/') || name.contains('.');
         let is_glob_or_url = name.contains(['*', '?', '[']) || name.contains("://");
-        (looks_like_path && !is_glob_or_url && !std::path::Path::new(name).exists()).then(|| {
-            DataFusionError::Plan(format!("no such file or directory: '{name}'"))
-        })
+        (looks_like_path && !is_glob_or_url && !std::path::Path::new(name).exists())
+            .then(|| DataFusionError::Plan(format!("no such file or directory: '{name}'")))
     })
 }

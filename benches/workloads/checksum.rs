@@ -5,12 +5,7 @@
 /// of values already in canonical order, each with 6 significant digits.
 pub fn seq_checksum(values: &[f64]) -> String {
     let sum = fsum(values.iter().copied());
-    let weighted = fsum(
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (i + 1) as f64 * v),
-    );
+    let weighted = fsum(values.iter().enumerate().map(|(i, v)| (i + 1) as f64 * v));
     format!(
         "n={};sum={};wsum={}",
         values.len(),
@@ -133,7 +128,10 @@ pub fn self_checks() -> Vec<(&'static str, Result<(), String>)> {
         }
     }
     fn all(checks: impl IntoIterator<Item = Result<(), String>>) -> Result<(), String> {
-        checks.into_iter().collect::<Result<Vec<()>, String>>().map(|_| ())
+        checks
+            .into_iter()
+            .collect::<Result<Vec<()>, String>>()
+            .map(|_| ())
     }
     vec![
         (
@@ -146,9 +144,21 @@ pub fn self_checks() -> Vec<(&'static str, Result<(), String>)> {
             "fsum is exact where naive summation is not",
             all([
                 expect(format!("{:?}", fsum([0.1; 10])), "1.0"),
-                expect(format!("{:?}", fsum([1e100, 1.0, -1e100, 1e-100, 1e50, -1.0, -1e50])), "1e-100"),
-                expect(format!("{:?}", fsum([1.0, 1e-16, 1e-16])), "1.0000000000000002"),
-                expect(format!("{:?}", fsum([2.0f64.powi(53), 1.0, 2.0f64.powi(-52)])), "9007199254740994.0"),
+                expect(
+                    format!(
+                        "{:?}",
+                        fsum([1e100, 1.0, -1e100, 1e-100, 1e50, -1.0, -1e50])
+                    ),
+                    "1e-100",
+                ),
+                expect(
+                    format!("{:?}", fsum([1.0, 1e-16, 1e-16])),
+                    "1.0000000000000002",
+                ),
+                expect(
+                    format!("{:?}", fsum([2.0f64.powi(53), 1.0, 2.0f64.powi(-52)])),
+                    "9007199254740994.0",
+                ),
                 expect(format!("{:?}", fsum(Vec::<f64>::new())), "0.0"),
             ]),
         ),

@@ -100,11 +100,13 @@ fn build_engine(args: &Args) -> quiver::Result<Engine> {
         builder = builder.batch_size(n);
     }
     for setting in &args.settings {
-        let (key, value) = setting.split_once('=').ok_or_else(|| quiver::Error::InvalidOption {
-            option: "--set".into(),
-            value: setting.clone(),
-            reason: "expected KEY=VALUE".into(),
-        })?;
+        let (key, value) = setting
+            .split_once('=')
+            .ok_or_else(|| quiver::Error::InvalidOption {
+                option: "--set".into(),
+                value: setting.clone(),
+                reason: "expected KEY=VALUE".into(),
+            })?;
         builder = builder.option(key.trim(), value.trim());
     }
     builder.build().map_err(Into::into)
@@ -229,8 +231,14 @@ PassengerId,Survived,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked
         match tokio::runtime::Runtime::new() {
             Ok(runtime) => {
                 for (name, mode) in [
-                    ("titanic workloads on a tiny CSV (load via SQL)", LoadMode::Sql),
-                    ("titanic workloads on a tiny CSV (load via collect)", LoadMode::Collect),
+                    (
+                        "titanic workloads on a tiny CSV (load via SQL)",
+                        LoadMode::Sql,
+                    ),
+                    (
+                        "titanic workloads on a tiny CSV (load via collect)",
+                        LoadMode::Collect,
+                    ),
                     (
                         "titanic workloads on a tiny CSV (load via collect + concat)",
                         LoadMode::CollectConcat,

@@ -13,7 +13,10 @@ use datafusion::error::DataFusionError;
 use datafusion::physical_plan::ExecutionPlan;
 
 /// Returns `error` with the failing CSV file named, where the plan's CSV files show it.
-pub fn name_csv_file_in_error(plan: &Arc<dyn ExecutionPlan>, error: DataFusionError) -> DataFusionError {
+pub fn name_csv_file_in_error(
+    plan: &Arc<dyn ExecutionPlan>,
+    error: DataFusionError,
+) -> DataFusionError {
     let message = match root_arrow_csv_error(&error) {
         Some(message) => message,
         None => return error,
@@ -39,9 +42,17 @@ fn one_based_line(message: &str) -> String {
     let Some(start) = message.find("at line ").map(|i| i + "at line ".len()) else {
         return message.to_string();
     };
-    let digits = message[start..].chars().take_while(char::is_ascii_digit).count();
+    let digits = message[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .count();
     match message[start..start + digits].parse::<u64>() {
-        Ok(n) => format!("{}{}{}", &message[..start], n + 1, &message[start + digits..]),
+        Ok(n) => format!(
+            "{}{}{}",
+            &message[..start],
+            n + 1,
+            &message[start + digits..]
+        ),
         Err(_) => message.to_string(),
     }
 }

@@ -8,8 +8,6 @@ use datafusion::arrow::array::Array;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::TableProvider;
 use datafusion::common::{Column, DataFusionError, Result, ScalarValue, plan_err};
-use datafusion::datasource::{ViewTable, provider_as_source};
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit, when};
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
@@ -18,8 +16,10 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::datasource::{ViewTable, provider_as_source};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit, when};
 use datafusion::prelude::SessionConfig;
 use quiver_sql::{NamedArgsTableFunction, TableFunctionArgs};
 
@@ -133,7 +133,9 @@ impl NamedArgsTableFunction for ReadFilesFunc {
         let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options);
         match null_strings(name, args)? {
             Some(nulls) => with_null_strings(config, &schema, &nulls),
-            None => Ok(Arc::new(ListingTable::try_new(config.with_schema(Arc::new(schema)))?)),
+            None => Ok(Arc::new(ListingTable::try_new(
+                config.with_schema(Arc::new(schema)),
+            )?)),
         }
     }
 }
@@ -162,13 +164,17 @@ fn with_null_strings(
     let null_literals: Vec<Expr> = nulls.iter().map(|n| lit(n.as_str())).collect();
     let columns = schema.fields().iter().map(|f| {
         let column = col(Column::new_unqualified(f.name()));
-        when(column.clone().in_list(null_literals.clone(), false), lit(ScalarValue::try_from(f.data_type())?))
-            .otherwise(cast(column, f.data_type().clone()))
-            .map(|e| e.alias(f.name()))
+        when(
+            column.clone().in_list(null_literals.clone(), false),
+            lit(ScalarValue::try_from(f.data_type())?),
+        )
+        .otherwise(cast(column, f.data_type().clone()))
+        .map(|e| e.alias(f.name()))
     });
-    let plan = LogicalPlanBuilder::scan("read_csv", provider_as_source(Arc::new(text_table)), None)?
-        .project(columns.collect::<Result<Vec<_>>>()?)?
-        .build()?;
+    let plan =
+        LogicalPlanBuilder::scan("read_csv", provider_as_source(Arc::new(text_table)), None)?
+            .project(columns.collect::<Result<Vec<_>>>()?)?
+            .build()?;
     Ok(Arc::new(ViewTable::new(plan, None)))
 }
 

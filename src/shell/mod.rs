@@ -206,7 +206,10 @@ fn returns_rows(plan: &LogicalPlan) -> bool {
 
 /// Whether buffered input holds only blank lines and `--` comments.
 fn is_blank_sql(buffer: &str) -> bool {
-    buffer.lines().map(str::trim).all(|l| l.is_empty() || l.starts_with("--"))
+    buffer
+        .lines()
+        .map(str::trim)
+        .all(|l| l.is_empty() || l.starts_with("--"))
 }
 
 /// Whether buffered input ends a statement: a `;` at the end, outside quotes and comments.

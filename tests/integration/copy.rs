@@ -38,8 +38,8 @@ async fn scalar(engine: &Engine, sql: &str) -> String {
     let values: Vec<String> = batches
         .iter()
         .flat_map(|b| {
-            let f = ArrayFormatter::try_new(b.column(0).as_ref(), &FormatOptions::default())
-                .unwrap();
+            let f =
+                ArrayFormatter::try_new(b.column(0).as_ref(), &FormatOptions::default()).unwrap();
             (0..b.num_rows())
                 .map(|i| f.value(i).to_string())
                 .collect::<Vec<_>>()
@@ -213,7 +213,11 @@ async fn failed_copy_to_a_folder_keeps_the_old_folder() {
     assert!(result.is_err());
     assert_eq!(listing(&folder), files);
     for (file, content) in files.iter().zip(&contents) {
-        assert_eq!(&std::fs::read(folder.join(file)).unwrap(), content, "{file}");
+        assert_eq!(
+            &std::fs::read(folder.join(file)).unwrap(),
+            content,
+            "{file}"
+        );
     }
     assert_eq!(listing(dir.path()), ["out"]);
     let sum = scalar(

@@ -16,7 +16,12 @@ fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
             .collect();
         for row in 0..batch.num_rows() {
-            out.push(formatters.iter().map(|f| f.value(row).to_string()).collect());
+            out.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect(),
+            );
         }
     }
     out
@@ -105,7 +110,10 @@ async fn defaults_and_zero_values() {
         setting(&engine, "datafusion.execution.target_partitions").await,
         "1"
     );
-    assert_eq!(setting(&engine, "datafusion.execution.batch_size").await, "1");
+    assert_eq!(
+        setting(&engine, "datafusion.execution.batch_size").await,
+        "1"
+    );
 }
 
 #[tokio::test]
@@ -163,7 +171,13 @@ async fn several_statements_via_parse_and_execute() {
     assert_eq!(statements.len(), 4);
     let mut last = Vec::new();
     for statement in statements {
-        last = engine.execute(statement).await.unwrap().collect().await.unwrap();
+        last = engine
+            .execute(statement)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
     }
     assert_eq!(rows(&last), [["10", "a"], ["20", "b; not a separator"]]);
 
@@ -172,7 +186,10 @@ async fn several_statements_via_parse_and_execute() {
 
     // Empty text is no statement; a syntax error shows where it is.
     assert!(engine.parse("  ").unwrap().is_empty());
-    let err = engine.parse("SELECT 1;\nSELECT * FORM t").unwrap_err().to_string();
+    let err = engine
+        .parse("SELECT 1;\nSELECT * FORM t")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("Line: 2, Column: 15"), "{err}");
 }
 
@@ -234,7 +251,10 @@ async fn queries_are_lazy_and_ddl_runs_at_once() {
 async fn clones_share_tables() {
     let engine = Engine::new().unwrap();
     let clone = engine.clone();
-    clone.sql("CREATE TABLE shared AS SELECT 1 AS one").await.unwrap();
+    clone
+        .sql("CREATE TABLE shared AS SELECT 1 AS one")
+        .await
+        .unwrap();
     assert_eq!(query(&engine, "SELECT one FROM shared").await, [["1"]]);
 }
 

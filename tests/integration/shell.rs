@@ -123,7 +123,11 @@ fn statements_that_return_no_rows_print_nothing() {
 fn repeated_commands_and_files_share_one_session() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("more.sql");
-    std::fs::write(&script, "INSERT INTO t VALUES (3);\nSELECT sum(n) AS total FROM t;\n").unwrap();
+    std::fs::write(
+        &script,
+        "INSERT INTO t VALUES (3);\nSELECT sum(n) AS total FROM t;\n",
+    )
+    .unwrap();
     let run = quiver_in(
         Some(dir.path()),
         &[
@@ -157,10 +161,7 @@ fn script_file() {
     .unwrap();
     let run = quiver(&["-f", script.to_str().unwrap()]);
     // The last statement needs no semicolon; a ';' inside quotes ends nothing.
-    assert_eq!(
-        run.ok(),
-        "name\n\"Lovelace, A.\"\nAda\ntext\na;b\nn\n4\n"
-    );
+    assert_eq!(run.ok(), "name\n\"Lovelace, A.\"\nAda\ntext\na;b\nn\n4\n");
 }
 
 #[test]
@@ -171,7 +172,11 @@ fn standard_input() {
         "CREATE TABLE t AS SELECT 1 AS x;\nSELECT x + 1 AS y\nFROM t;\n",
     );
     assert_eq!(run.ok(), "y\n2\n");
-    let run = quiver_in(None, &["--format", "jsonl"], "SELECT 1 AS x; SELECT 2 AS x;");
+    let run = quiver_in(
+        None,
+        &["--format", "jsonl"],
+        "SELECT 1 AS x; SELECT 2 AS x;",
+    );
     assert_eq!(run.ok(), "{\"x\":1}\n{\"x\":2}\n");
     // Nothing on stdin: nothing to do, nothing printed.
     assert_eq!(quiver_in(None, &[], "").ok(), "");
@@ -192,7 +197,10 @@ fn every_output_format() {
         ("csv", "a,b\n1,x\n2,\n"),
         ("json", "[{\"a\":1,\"b\":\"x\"},{\"a\":2,\"b\":null}]\n"),
         ("jsonl", "{\"a\":1,\"b\":\"x\"}\n{\"a\":2,\"b\":null}\n"),
-        ("markdown", "| a | b |\n|---|---|\n| 1 | x |\n| 2 | NULL |\n"),
+        (
+            "markdown",
+            "| a | b |\n|---|---|\n| 1 | x |\n| 2 | NULL |\n",
+        ),
         ("line", "a = 1\nb = x\n\na = 2\nb = NULL\n"),
     ];
     for (format, output) in expected {
@@ -291,8 +299,7 @@ CREATE VIEW a_view AS SELECT id FROM b_table;
 ";
     let run = quiver_in(None, &[], script);
     let tables = "name,type\na_view,VIEW\nb_table,BASE TABLE\n";
-    let b_schema =
-        "table_name,column_name,data_type,is_nullable\nb_table,id,Int64,NO\nb_table,label,Utf8,YES\n";
+    let b_schema = "table_name,column_name,data_type,is_nullable\nb_table,id,Int64,NO\nb_table,label,Utf8,YES\n";
     let a_schema = "table_name,column_name,data_type,is_nullable\na_view,id,Int64,NO\n";
     assert_eq!(run.ok(), format!("{tables}{tables}{b_schema}{a_schema}"));
 
@@ -337,8 +344,19 @@ fn help_lists_the_commands() {
         let run = quiver_in(None, &[], &format!("{command}\n"));
         let out = run.ok();
         for name in [
-            ".help", ".tables", ".schema", ".mode", ".timer", ".read", ".output", ".once",
-            ".maxrows", ".nullvalue", ".quit", "\\d", "\\?",
+            ".help",
+            ".tables",
+            ".schema",
+            ".mode",
+            ".timer",
+            ".read",
+            ".output",
+            ".once",
+            ".maxrows",
+            ".nullvalue",
+            ".quit",
+            "\\d",
+            "\\?",
         ] {
             assert!(
                 out.lines().any(|l| l.starts_with(name)),
@@ -364,7 +382,11 @@ fn quit_stops_the_script() {
 
 #[test]
 fn echo_command() {
-    let run = quiver_in(None, &[], ".echo on\nSELECT 1 AS a;\n.echo off\nSELECT 2 AS b;\n");
+    let run = quiver_in(
+        None,
+        &[],
+        ".echo on\nSELECT 1 AS a;\n.echo off\nSELECT 2 AS b;\n",
+    );
     assert_eq!(run.ok(), "SELECT 1 AS a;\na\n1\nb\n2\n");
 }
 
@@ -391,7 +413,11 @@ fn memory_limit_is_enforced() {
         "SELECT n % 300000 AS k, count(*) FROM generate_series(1, 600000) AS t(n) \
          GROUP BY k ORDER BY k DESC LIMIT 1",
     ]);
-    assert!(run.failed().contains("Resources exhausted"), "{}", run.stderr);
+    assert!(
+        run.failed().contains("Resources exhausted"),
+        "{}",
+        run.stderr
+    );
 }
 
 // Errors: a message on stderr, exit status 1.
@@ -406,7 +432,11 @@ fn bad_sql_shows_the_position() {
     assert_eq!(run.stdout, "");
 
     let run = quiver(&["-c", "SELEC 1"]);
-    assert!(run.failed().contains("Line: 1, Column: 1"), "{}", run.stderr);
+    assert!(
+        run.failed().contains("Line: 1, Column: 1"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -436,9 +466,17 @@ fn missing_file_is_named() {
     }
     // A missing script file is named too.
     let run = quiver(&["-f", "no/such/script.sql"]);
-    assert!(run.failed().contains("no/such/script.sql"), "{}", run.stderr);
+    assert!(
+        run.failed().contains("no/such/script.sql"),
+        "{}",
+        run.stderr
+    );
     let run = quiver_in(None, &[], ".read no/such/script.sql\n");
-    assert!(run.failed().contains("no/such/script.sql"), "{}", run.stderr);
+    assert!(
+        run.failed().contains("no/such/script.sql"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -453,7 +491,10 @@ fn malformed_csv_row_names_file_and_line() {
     let glob = data("*_row.csv");
     let run = quiver(&[
         "-c",
-        &format!("SELECT * FROM read_csv(['{}', '{glob}'])", data("noheader.psv")),
+        &format!(
+            "SELECT * FROM read_csv(['{}', '{glob}'])",
+            data("noheader.psv")
+        ),
     ]);
     let err = run.failed();
     assert!(err.contains(&path), "{err}");
@@ -464,7 +505,9 @@ fn unknown_dot_command_lists_the_valid_ones() {
     let run = quiver_in(None, &[], ".frobnicate\n");
     let err = run.failed();
     assert!(err.contains(".frobnicate"), "{err}");
-    for name in [".help", ".tables", ".schema", ".mode", ".read", ".output", ".quit"] {
+    for name in [
+        ".help", ".tables", ".schema", ".mode", ".read", ".output", ".quit",
+    ] {
         assert!(err.contains(name), "{name}: {err}");
     }
     let run = quiver(&["-c", ".frobnicate"]);
@@ -475,7 +518,10 @@ fn unknown_dot_command_lists_the_valid_ones() {
 fn bad_dot_command_arguments() {
     let run = quiver_in(None, &[], ".mode xml\n");
     let err = run.failed();
-    assert!(err.contains("xml") && err.contains("table, csv, json"), "{err}");
+    assert!(
+        err.contains("xml") && err.contains("table, csv, json"),
+        "{err}"
+    );
     let run = quiver_in(None, &[], ".maxrows many\n");
     assert!(run.failed().contains("many"), "{}", run.stderr);
     let run = quiver_in(None, &[], ".timer maybe\n");
