@@ -2,4 +2,5 @@
 
 mod copy;
 mod engine;
+mod server;
 mod shell;

@@ -25,7 +25,10 @@ use pgwire::api::auth::{
     AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
 };
 use pgwire::api::cancel::DefaultCancelHandler;
-use pgwire::api::{ClientInfo, ConnectionManager, PgWireServerHandlers};
+use pgwire::api::{
+    ClientInfo, ConnectionManager, PgWireServerHandlers, PidSecretKeyGenerator,
+    RandomPidSecretKeyGenerator,
+};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::net::TcpListener;
@@ -43,6 +46,7 @@ pub(crate) struct Shared {
     statement_timeout: Option<Duration>,
     permits: Arc<Semaphore>,
     cancels: Arc<ConnectionManager>,
+    pids: Arc<dyn PidSecretKeyGenerator>,
     compat: PostgresCompatibilityParser,
 }
 
@@ -78,6 +82,7 @@ impl Shared {
             statement_timeout: options.statement_timeout,
             permits: Arc::new(Semaphore::new(options.max_connections)),
             cancels: Arc::new(ConnectionManager::new()),
+            pids: Arc::new(RandomPidSecretKeyGenerator::default()),
             compat: PostgresCompatibilityParser::new(),
         })
     }
@@ -125,16 +130,16 @@ impl ConnectionHandlers {
             let source = Arc::new(PasswordSource {
                 credentials: credentials.clone(),
             });
+            // No connection manager here: the query handler registers the connection for
+            // cancel requests itself, so that a cancel also stops streaming rows.
             SASLAuthStartupHandler::new(Arc::new(DefaultServerParameterProvider::default()))
                 .with_scram(ScramAuth::new(source))
-                .with_connection_manager(Arc::clone(&shared.cancels))
+                .with_pid_secret_key_generator(Arc::clone(&shared.pids))
         });
         let startup = Startup {
             rejected_limit: permit.is_none().then_some(shared.max_connections),
             sasl,
-            open: OpenStartup {
-                cancels: Arc::clone(&shared.cancels),
-            },
+            open: OpenStartup,
         };
         ConnectionHandlers {
             startup: Arc::new(startup),
@@ -196,16 +201,10 @@ impl StartupHandler for Startup {
 }
 
 /// Startup without authentication (no `--user` given).
-struct OpenStartup {
-    cancels: Arc<ConnectionManager>,
-}
+struct OpenStartup;
 
 #[async_trait]
-impl NoopStartupHandler for OpenStartup {
-    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
-        Some(Arc::clone(&self.cancels))
-    }
-}
+impl NoopStartupHandler for OpenStartup {}
 
 /// Gives SCRAM the salted password of the one configured user.
 struct PasswordSource {

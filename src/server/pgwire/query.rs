@@ -2,7 +2,7 @@
 //! engine session, with the read-only check, the statement timeout, cancel requests and
 //! SQLSTATE error mapping.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,7 +26,7 @@ use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionHandle, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::DataRow;
@@ -53,6 +53,9 @@ pub(crate) struct QueryHandler {
     engine: Engine,
     hooks: Vec<Arc<dyn QueryHook>>,
     parser: Arc<PreparedParser>,
+    /// This connection's entry for cancel requests, made at its first statement (when the
+    /// startup has given it its process id and secret key).
+    cancel: OnceLock<(Arc<ConnectionHandle>, ConnectionGuard)>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -71,6 +74,7 @@ impl QueryHandler {
             engine,
             hooks,
             parser,
+            cancel: OnceLock::new(),
             _permit: permit,
         }
     }
@@ -87,18 +91,15 @@ impl QueryHandler {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let cancel = match client.session_extensions().get::<Arc<ConnectionHandle>>() {
-            Some(handle) => {
-                let receiver = handle.start_query().await;
-                let signal: BoxFuture<'static, bool> =
-                    Box::pin(async move { receiver.await.is_ok() });
-                Some(signal.shared())
-            }
-            None => None,
-        };
+        let (handle, _) = self.cancel.get_or_init(|| {
+            let (pid, secret) = client.pid_and_secret_key();
+            self.shared.cancels.register(pid, secret)
+        });
+        let receiver = handle.start_query().await;
+        let signal: BoxFuture<'static, bool> = Box::pin(async move { receiver.await.is_ok() });
         Interrupt {
             deadline: timeout.map(|t| Instant::now() + t),
-            cancel,
+            cancel: Some(signal.shared()),
         }
     }
 
