@@ -382,6 +382,37 @@ async fn statement_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_request_stops_the_statement() {
+    let server = start(ServerOptions::default()).await;
+    let client = connect(&server).await;
+    let token = client.cancel_token();
+    let long = tokio::spawn(async move {
+        let result = client
+            .query("SELECT * FROM range(1, 100000000000) a", &[])
+            .await;
+        (client, result)
+    });
+    // cancel until the statement reports it (a cancel sent before it starts is a no-op)
+    let mut finished = None;
+    for _ in 0..500 {
+        token.cancel_query(NoTls).await.unwrap();
+        if long.is_finished() {
+            finished = Some(long.await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (client, result) = finished.expect("the cancelled statement ends");
+    let error = result.unwrap_err();
+    assert_eq!(code(&error), Some(&SqlState::QUERY_CANCELED), "{error:?}");
+    assert_eq!(
+        simple(&client, "SELECT 1").await,
+        vec![Some("1".to_string())]
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_client() {
     let version = tokio::process::Command::new("psql")
         .arg("--version")
@@ -439,4 +470,54 @@ async fn psql_client() {
     assert!(!output.status.success());
     assert!(stderr.contains("42P01"), "{stderr}");
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiver_serve_command() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let init = dir.path().join("init.sql");
+    let sql = format!(
+        "CREATE TABLE people AS SELECT * FROM read_csv('{}');",
+        data("people.csv")
+    );
+    std::fs::write(&init, sql).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["serve", "--pg", "127.0.0.1:0", "--user", USER])
+        .args([
+            "--password-env",
+            "QUIVER_TEST_PASSWORD",
+            "--read-only",
+            "--init",
+        ])
+        .arg(&init)
+        .env("QUIVER_TEST_PASSWORD", PASSWORD)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // the ready line names the address
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = lines.next_line().await.unwrap().unwrap();
+    assert!(!line.contains(PASSWORD), "{line}");
+    let addr = line
+        .split_whitespace()
+        .find_map(|word| word.parse::<SocketAddr>().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let (client, connection) = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(addr.port())
+        .user(USER)
+        .password(PASSWORD)
+        .connect(NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    assert_eq!(
+        simple(&client, "SELECT name FROM people WHERE id = 1").await,
+        vec![Some("Ada".to_string())]
+    );
+    let error = client.simple_query("DROP TABLE people").await.unwrap_err();
+    assert_eq!(code(&error), Some(&SqlState::READ_ONLY_SQL_TRANSACTION));
+    child.kill().await.unwrap();
 }
