@@ -163,6 +163,22 @@ impl Engine {
         }
     }
 
+    /// A new session on the same tables: it shares the catalogs (tables created in one
+    /// session are visible to all), functions and runtime (memory pool) with this engine,
+    /// but has its own copy of the settings, so `SET` in one session changes no other.
+    /// The server gives each client connection one.
+    pub fn new_session(&self) -> Engine {
+        static NEXT_SESSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let session_id = format!("{}-{n}", self.ctx.session_id());
+        let state = SessionStateBuilder::new_from_existing(self.ctx.state())
+            .with_session_id(session_id)
+            .build();
+        Engine {
+            ctx: SessionContext::new_with_state(state),
+        }
+    }
+
     /// Splits SQL text into its statements (separated by `;`), in the session's dialect.
     /// DuckDB's `PIVOT`, `UNPIVOT` and `SUMMARIZE` statements are first rewritten into
     /// standard SQL ([`quiver_sql::rewrite_duckdb_statements`]).

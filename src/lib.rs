@@ -22,6 +22,8 @@ mod copy;
 pub mod datasource;
 mod engine;
 pub mod error;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod shell;
 
 pub use engine::{Engine, EngineBuilder};

@@ -1,10 +1,15 @@
 //! The one integration test binary: the `quiver` command, the engine API and the data
 //! sources, end to end.
 
+// Helpers outside #[test] functions panic on failure by design (clippy.toml's
+// allow-unwrap-in-tests covers only the test functions themselves).
+#![allow(clippy::unwrap_used)]
+
 mod copy;
 mod engine;
 mod hdf5;
 mod mutation;
 mod netcdf;
 mod netcdf_fixtures;
+mod server;
 mod shell;

@@ -1,0 +1,111 @@
+//! `quiver serve`: one engine served to many clients over the PostgreSQL wire protocol.
+//!
+//! This module holds protocol adapters only: every statement a client sends is parsed,
+//! planned and run by [`Engine`], exactly as in the shell, so `COPY` stays atomic and errors
+//! read the same. Each connection gets its own session ([`Engine::new_session`]): tables are
+//! shared, settings are not.
+//!
+//! Security defaults: loopback only unless told otherwise, SCRAM-SHA-256 password
+//! authentication when credentials are given, a connection limit, a statement timeout that
+//! covers streaming the rows too, and an optional read-only mode.
+
+mod pgwire;
+pub mod sqlstate;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::error::{DataFusionError, Result};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::Engine;
+
+/// A user name and password that clients must present.
+#[derive(Clone)]
+pub struct Credentials {
+    /// The user name.
+    pub user: String,
+    /// The password, kept in memory only; never logged or shown.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// How the server listens and what it allows.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Where to accept PostgreSQL clients (port 0 picks a free port).
+    pub pg_addr: SocketAddr,
+    /// Clients must authenticate with these (SCRAM-SHA-256); `None` lets anyone in.
+    pub credentials: Option<Credentials>,
+    /// Refuse statements that change tables or files (DDL, DML, `COPY`).
+    pub read_only: bool,
+    /// Most clients connected at once; more are refused with SQLSTATE 53300.
+    pub max_connections: usize,
+    /// Longest a statement may run, streaming its rows included (SQLSTATE 57014). A client's
+    /// `SET statement_timeout` may shorten it but not lengthen it.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            pg_addr: SocketAddr::from(([127, 0, 0, 1], 5433)),
+            credentials: None,
+            read_only: false,
+            max_connections: 64,
+            statement_timeout: None,
+        }
+    }
+}
+
+/// A running server. Dropping it does not stop it; call [`Server::shutdown`].
+#[derive(Debug)]
+pub struct Server {
+    pg_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    accept_loop: JoinHandle<()>,
+}
+
+impl Server {
+    /// Binds the listeners and starts accepting clients; when this returns the server is
+    /// ready, so clients can connect at once.
+    pub async fn start(engine: Engine, options: ServerOptions) -> Result<Server> {
+        let listener = TcpListener::bind(options.pg_addr).await.map_err(|e| {
+            DataFusionError::Execution(format!(
+                "cannot listen on {} for PostgreSQL clients: {e}",
+                options.pg_addr
+            ))
+        })?;
+        let pg_addr = listener.local_addr()?;
+        let shared = Arc::new(pgwire::Shared::new(engine, &options)?);
+        let (stop, stopped) = watch::channel(false);
+        let accept_loop = tokio::spawn(pgwire::accept_loop(listener, shared, stopped));
+        Ok(Server {
+            pg_addr,
+            stop,
+            accept_loop,
+        })
+    }
+
+    /// The address PostgreSQL clients connect to (with the real port when 0 was asked for).
+    pub fn pg_addr(&self) -> SocketAddr {
+        self.pg_addr
+    }
+
+    /// Stops accepting new clients; connected clients finish their session.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.accept_loop.await;
+    }
+}
