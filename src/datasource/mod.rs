@@ -2,6 +2,7 @@
 
 mod csv_errors;
 pub mod files;
+pub mod text;
 
 pub use csv_errors::name_csv_file_in_error;
 
