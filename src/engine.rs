@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use datafusion::dataframe::DataFrame;
 use datafusion::common::TableReference;
+use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -16,6 +16,7 @@ use quiver_sql::TableFunctionPlanner;
 
 use crate::copy::execute_copy_atomically;
 use crate::datasource::files::file_table_functions;
+use crate::datasource::text::text_table_functions;
 
 /// Builds an [`Engine`]; every setting has a sensible default.
 #[derive(Debug, Default, Clone)]
@@ -80,12 +81,27 @@ impl EngineBuilder {
         for function in file_table_functions(Arc::clone(&runtime)) {
             planner = planner.with_function(function);
         }
-        let state = SessionStateBuilder::new()
+        for function in text_table_functions() {
+            planner = planner.with_function(function);
+        }
+        let mut builder = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
-            .with_relation_planners(vec![Arc::new(planner)])
-            .build();
+            .with_relation_planners(vec![Arc::new(planner)]);
+        builder
+            .expr_planners()
+            .get_or_insert_with(Vec::new)
+            .push(Arc::new(quiver_udfs::FitPlanner));
+        builder
+            .scalar_functions()
+            .get_or_insert_with(Vec::new)
+            .extend(quiver_udfs::scalar_functions());
+        builder
+            .aggregate_functions()
+            .get_or_insert_with(Vec::new)
+            .extend(quiver_udfs::aggregate_functions());
+        let state = builder.build();
         let ctx = SessionContext::new_with_state(state).enable_url_table();
         Ok(Engine { ctx })
     }
@@ -182,8 +198,7 @@ fn missing_file_error(references: &[TableReference]) -> Option<DataFusionError> 
         let name = reference.table();
         let looks_like_path = name.contains('/') || name.contains('.');
         let is_glob_or_url = name.contains(['*', '?', '[']) || name.contains("://");
-        (looks_like_path && !is_glob_or_url && !std::path::Path::new(name).exists()).then(|| {
-            DataFusionError::Plan(format!("no such file or directory: '{name}'"))
-        })
+        (looks_like_path && !is_glob_or_url && !std::path::Path::new(name).exists())
+            .then(|| DataFusionError::Plan(format!("no such file or directory: '{name}'")))
     })
 }
