@@ -189,7 +189,7 @@ impl FitKind for CurveFitKind {
                 "curve_fit(model, x, y [, p0])",
             )
             .with_sql_example(
-                "```sql\n> SELECT book, curve_fit('power', rank, n).params.b AS exponent\n  \
+                "```sql\n> SELECT book, curve_fit('power', rank, n)['params']['b'] AS exponent\n  \
                  FROM counts GROUP BY book;\n```",
             )
             .with_argument(
@@ -222,9 +222,8 @@ impl FitKind for CurveFitKind {
                 "list_curve_fit(model, xs, ys [, p0])",
             )
             .with_sql_example(
-                "```sql\n> SELECT list_curve_fit('power', [1, 2, 3, 4], [100, 50, 33.3, 25]).params;\n\
-                 +----------------------------------+\n\
-                 | {a: 100.0..., b: -1.0...}        |\n```",
+                "```sql\n> SELECT list_curve_fit('power', [1, 2, 3, 4], [100, 50, 100.0 / 3, 25])['params'];\n\
+                 {a: 100.00000000000004, b: -1.0000000000000004}\n```",
             )
             .with_argument("model", "Constant string, see curve_fit.")
             .with_argument("xs", "List of numbers: the independent variable.")
