@@ -196,7 +196,8 @@ impl FitKind for CurveFitKind {
                 "model",
                 "Constant string: 'power' (a*x^b), 'exp' (a*exp(b*x)+c), 'linear' (a*x+b), \
                  'gauss' (a*exp(-(x-mu)^2/(2*sigma^2))), 'logistic' (l/(1+exp(-k*(x-x0)))), \
-                 'poly1' .. 'poly10' (c0 + c1*x + ... + cN*x^N).",
+                 'poly1' .. 'poly10' (c0 + c1*x + ... + cN*x^N), or an expression in x and named \
+                 parameters such as 'amp * exp(-x / tau) + c'.",
             )
             .with_argument("x", "Numeric expression: the independent variable.")
             .with_argument("y", "Numeric expression: the observed values.")

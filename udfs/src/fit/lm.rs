@@ -110,22 +110,44 @@ pub fn fit(model: &Model, x: &[f64], y: &[f64], p0: Option<&[f64]>, opts: &Optio
     if degenerate {
         return FitResult::degenerate();
     }
+    // Starting points in order: p0 (if given), p0 again with heavy damping (short,
+    // gradient-like first steps instead of a Gauss-Newton leap), the automatic start.
+    let auto = model.initial_guess(x, y);
+    let mut attempts: Vec<(Vec<f64>, f64)> = Vec::new();
     if let Some(p0) = p0 {
-        let first = fit_from(model, x, y, p0.to_vec(), opts);
-        if first.converged {
-            return first;
-        }
-        let second = fit_from(model, x, y, model.initial_guess(x, y), opts);
-        return FitResult {
-            iterations: first.iterations + second.iterations,
-            ..second
-        };
+        attempts.push((p0.to_vec(), 1e-3));
+        attempts.push((p0.to_vec(), 1e3));
     }
-    fit_from(model, x, y, model.initial_guess(x, y), opts)
+    attempts.push((auto.clone(), 1e-3));
+    if p0.is_none() {
+        attempts.push((auto, 1e3));
+    }
+    let mut iterations = 0;
+    for (start, mu) in attempts {
+        let result = fit_from(model, x, y, start, mu, opts);
+        iterations += result.iterations;
+        if result.converged {
+            return FitResult {
+                iterations,
+                ..result
+            };
+        }
+    }
+    FitResult {
+        iterations,
+        ..FitResult::degenerate()
+    }
 }
 
 /// One Levenberg–Marquardt run from `p`.
-fn fit_from(model: &Model, x: &[f64], y: &[f64], mut p: Vec<f64>, opts: &Options) -> FitResult {
+fn fit_from(
+    model: &Model,
+    x: &[f64],
+    y: &[f64],
+    mut p: Vec<f64>,
+    mu0: f64,
+    opts: &Options,
+) -> FitResult {
     let n = p.len();
     if p.iter().any(|v| !v.is_finite()) {
         return FitResult::degenerate();
@@ -137,7 +159,7 @@ fn fit_from(model: &Model, x: &[f64], y: &[f64], mut p: Vec<f64>, opts: &Options
     let mut diag: Vec<f64> = (0..n)
         .map(|i| a[i * n + i].max(f64::MIN_POSITIVE))
         .collect();
-    let mut mu = 1e-3;
+    let mut mu = mu0;
     let mut nu = 2.0;
     let mut converged = false;
     let mut iterations = 0;
@@ -255,6 +277,14 @@ mod tests {
             (Model::Gauss, vec![3.0, 5.0, 1.7]),
             (Model::Logistic, vec![10.0, 1.2, 4.5]),
             (Model::Poly(3), vec![1.0, -2.0, 0.5, 0.1]),
+            (
+                Model::parse("a * x^b + c").unwrap_or(Model::Linear),
+                vec![2.0, 1.5, -1.0],
+            ),
+            (
+                Model::parse("a * exp(-x / tau)").unwrap_or(Model::Linear),
+                vec![5.0, 2.5],
+            ),
         ];
         for (model, truth) in cases {
             let y: Vec<f64> = x.iter().map(|x| model.eval(*x, &truth, None)).collect();

@@ -3,6 +3,7 @@
 
 use datafusion::common::{Result, plan_err};
 
+use super::expr::ExprModel;
 use super::linalg::lstsq;
 
 /// A model `y = f(x; p)` with named parameters.
@@ -20,10 +21,13 @@ pub enum Model {
     Logistic,
     /// `c0 + c1 * x + ... + cN * x^N`
     Poly(usize),
+    /// A user expression in `x` and named parameters.
+    Expr(Box<ExprModel>),
 }
 
 /// The model names `curve_fit` accepts, for error messages and docs.
-pub const MODEL_NAMES: &str = "power, exp, linear, gauss, logistic, poly1 .. poly10";
+pub const MODEL_NAMES: &str =
+    "power, exp, linear, gauss, logistic, poly1 .. poly10, or an expression such as 'a * x^b + c'";
 
 impl Model {
     /// Parses a model name (case-insensitive).
@@ -37,6 +41,9 @@ impl Model {
             "logistic" | "sigmoid" => Model::Logistic,
             other => match other.strip_prefix("poly").map(str::parse::<usize>) {
                 Some(Ok(n)) if (1..=10).contains(&n) => Model::Poly(n),
+                _ if !other.chars().all(|c| c.is_alphanumeric() || c == '_') => {
+                    Model::Expr(Box::new(ExprModel::parse(name)?))
+                }
                 _ => {
                     return plan_err!(
                         "curve_fit: unknown model '{name}' (valid models: {MODEL_NAMES})"
@@ -55,6 +62,7 @@ impl Model {
             Model::Gauss => &["a", "mu", "sigma"],
             Model::Logistic => &["l", "k", "x0"],
             Model::Poly(n) => return (0..=*n).map(|i| format!("c{i}")).collect(),
+            Model::Expr(e) => return e.param_names().to_vec(),
         };
         fixed.iter().map(|s| s.to_string()).collect()
     }
@@ -65,6 +73,7 @@ impl Model {
             Model::Power | Model::Linear => 2,
             Model::Exp | Model::Gauss | Model::Logistic => 3,
             Model::Poly(n) => n + 1,
+            Model::Expr(e) => e.param_names().len(),
         }
     }
 
@@ -80,6 +89,7 @@ impl Model {
     #[inline]
     pub fn eval(&self, x: f64, p: &[f64], jac: Option<&mut [f64]>) -> f64 {
         match self {
+            Model::Expr(e) => e.eval(x, p, jac),
             Model::Power => {
                 let xb = x.powf(p[1]);
                 let f = p[0] * xb;
@@ -228,6 +238,7 @@ impl Model {
                 vec![l, if rising { k } else { -k }, x0]
             }
             Model::Poly(n) => polyfit_increasing(x, y, *n).unwrap_or_else(|| vec![0.0; n + 1]),
+            Model::Expr(e) => vec![1.0; e.param_names().len()],
         }
     }
 }
