@@ -25,6 +25,7 @@ use crate::datasource::hdf5::{Hdf5InfoFunc, Hdf5TableFactory, ReadHdf5Func};
 use crate::datasource::netcdf::{
     NetCdfInfoFunc, NetCdfTableFactory, NetCdfUrlTableFactory, ReadNetCdfFunc,
 };
+use crate::datasource::text::text_table_functions;
 
 /// Builds an [`Engine`]; every setting has a sensible default.
 #[derive(Debug, Default, Clone)]
@@ -93,6 +94,9 @@ impl EngineBuilder {
         for function in file_table_functions(Arc::clone(&runtime)) {
             planner = planner.with_function(function);
         }
+        for function in text_table_functions() {
+            planner = planner.with_function(function);
+        }
         planner = planner
             .with_function(Arc::new(ReadNetCdfFunc))
             .with_function(Arc::new(NetCdfInfoFunc))
@@ -102,13 +106,24 @@ impl EngineBuilder {
             config: config.clone(),
             runtime: Arc::clone(&runtime),
         }));
-        let state = SessionStateBuilder::new()
+        let mut builder = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
-            .with_relation_planners(vec![Arc::new(planner), Arc::new(reshape)])
-            .build();
-        let mut state = state;
+            .with_relation_planners(vec![Arc::new(planner), Arc::new(reshape)]);
+        builder
+            .expr_planners()
+            .get_or_insert_with(Vec::new)
+            .push(Arc::new(quiver_udfs::FitPlanner));
+        builder
+            .scalar_functions()
+            .get_or_insert_with(Vec::new)
+            .extend(quiver_udfs::scalar_functions());
+        builder
+            .aggregate_functions()
+            .get_or_insert_with(Vec::new)
+            .extend(quiver_udfs::aggregate_functions());
+        let mut state = builder.build();
         state
             .table_factories_mut()
             .insert("NETCDF".to_string(), Arc::new(NetCdfTableFactory));

@@ -13,6 +13,7 @@
 mod checksum;
 mod measure;
 mod titanic;
+mod udfs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,14 +25,20 @@ use crate::measure::Sink;
 use crate::titanic::{LoadMode, Titanic};
 
 /// Every workload, as `family.name`.
-const WORKLOADS: &[&str] = &["titanic.load", "titanic.groupby"];
+const WORKLOADS: &[&str] = &[
+    "titanic.load",
+    "titanic.groupby",
+    "curvefit.results_csv",
+    "curvefit.synthetic_1e5",
+    "wordcount.top10_overall_and_per_book",
+];
 
 /// quiver on the peer benchmarks' workloads; one JSON line per workload.
 #[derive(Debug, Parser)]
 #[command(name = "workloads")]
 struct Args {
-    /// Workloads to run, comma-separated: a family (`titanic`) or one workload
-    /// (`titanic.groupby`).
+    /// Workloads to run, comma-separated: a family (`titanic`, `curvefit`, `wordcount`),
+    /// one workload (`titanic.groupby`) or `all`.
     #[arg(long, value_delimiter = ',', default_value = "titanic")]
     workloads: Vec<String>,
     /// Timed runs per workload (after one warm-up run).
@@ -169,6 +176,36 @@ fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             runs: args.runs,
         };
         runtime.block_on(titanic.run(&engine, load, groupby, &sink))?;
+    }
+    let course = udfs::course_dir();
+    let results_csv = [data_dir.join("results.csv"), course.join("results.csv")]
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| course.join("results.csv"));
+    if selected(&args, "curvefit.results_csv") || selected(&args, "curvefit.synthetic_1e5") {
+        let synthetic = data_dir.join("curvefit_synthetic_1e5.csv");
+        let synthetic = if selected(&args, "curvefit.synthetic_1e5") {
+            if !synthetic.is_file() {
+                eprintln!(
+                    "{} is missing; generate it with\n\n    \
+                     python3 benches/workloads/make_curvefit_data.py --out {}\n",
+                    synthetic.display(),
+                    data_dir.display()
+                );
+                return Ok(ExitCode::from(2));
+            }
+            Some(synthetic.as_path())
+        } else {
+            None
+        };
+        runtime.block_on(udfs::curvefit(&engine, &results_csv, synthetic, args.runs, &sink))?;
+    }
+    if selected(&args, "wordcount.top10_overall_and_per_book") {
+        let books = [data_dir.join("books"), course.join("books")]
+            .into_iter()
+            .find(|p| p.is_dir())
+            .unwrap_or_else(|| course.join("books"));
+        runtime.block_on(udfs::wordcount(&engine, &books, &results_csv, args.runs, &sink))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@ mod csv_errors;
 pub mod files;
 pub mod hdf5;
 pub mod netcdf;
+pub mod text;
 
 pub use csv_errors::{name_csv_file_in_error, name_csv_file_in_inference_error};
 

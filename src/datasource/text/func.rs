@@ -1,0 +1,197 @@
+//! `read_text(paths [, encoding => ...])` and `read_lines(paths [, encoding => ...])`:
+//! the table functions and their [`TextTable`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::Array;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::datasource::TableType;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use quiver_sql::{NamedArgsTableFunction, TableFunctionArgs};
+
+use super::TextKind;
+use super::exec::{TextExec, TextFile};
+
+/// `read_text` and `read_lines`.
+pub fn text_table_functions() -> Vec<Arc<dyn NamedArgsTableFunction>> {
+    vec![Arc::new(ReadTextFunc), Arc::new(ReadLinesFunc)]
+}
+
+/// `read_text(paths)`: one row per file (filename, size, content).
+#[derive(Debug)]
+pub struct ReadTextFunc;
+
+/// `read_lines(paths)`: one row per line (filename, line_number, line).
+#[derive(Debug)]
+pub struct ReadLinesFunc;
+
+impl NamedArgsTableFunction for ReadTextFunc {
+    fn name(&self) -> &str {
+        "read_text"
+    }
+
+    fn create(&self, args: &TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        Ok(Arc::new(TextTable::try_new(
+            TextKind::Files,
+            self.name(),
+            args,
+        )?))
+    }
+}
+
+impl NamedArgsTableFunction for ReadLinesFunc {
+    fn name(&self) -> &str {
+        "read_lines"
+    }
+
+    fn create(&self, args: &TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        Ok(Arc::new(TextTable::try_new(
+            TextKind::Lines,
+            self.name(),
+            args,
+        )?))
+    }
+}
+
+/// The files matched by a `read_text` / `read_lines` call.
+#[derive(Debug)]
+pub struct TextTable {
+    kind: TextKind,
+    schema: SchemaRef,
+    files: Vec<TextFile>,
+    lossy: bool,
+}
+
+impl TextTable {
+    /// Resolves the paths and globs of one call.
+    pub fn try_new(kind: TextKind, name: &str, args: &TableFunctionArgs) -> Result<Self> {
+        args.check_names(name, &["encoding"])?;
+        let paths = match args.positional.as_slice() {
+            [paths] => strings(name, paths)?,
+            _ => return plan_err!("{name} takes one path, glob or list of paths, then options"),
+        };
+        let lossy = match args.get("encoding") {
+            None => false,
+            Some(value) => match value.try_as_str().flatten().map(str::to_ascii_lowercase) {
+                Some(e) if e == "utf-8" || e == "utf8" => false,
+                Some(e) if e == "utf-8-lossy" || e == "utf8-lossy" => true,
+                _ => {
+                    return plan_err!(
+                        "{name}: unknown encoding '{}' (valid: 'utf-8', 'utf-8-lossy')",
+                        value.try_as_str().flatten().unwrap_or_default()
+                    );
+                }
+            },
+        };
+        let mut files = Vec::new();
+        for path in &paths {
+            files.extend(expand(name, path)?);
+        }
+        let third = match kind {
+            TextKind::Files => [
+                Field::new("filename", DataType::Utf8, false),
+                Field::new("size", DataType::Int64, false),
+                Field::new("content", DataType::Utf8, true),
+            ],
+            TextKind::Lines => [
+                Field::new("filename", DataType::Utf8, false),
+                Field::new("line_number", DataType::Int64, false),
+                Field::new("line", DataType::Utf8, false),
+            ],
+        };
+        Ok(Self {
+            kind,
+            schema: Arc::new(Schema::new(third.to_vec())),
+            files,
+            lossy,
+        })
+    }
+}
+
+/// The files a path or glob names, sorted; an error when nothing matches.
+fn expand(name: &str, path: &str) -> Result<Vec<TextFile>> {
+    let mut out = Vec::new();
+    if path.contains(['*', '?', '[']) {
+        let entries = match glob::glob(path) {
+            Ok(entries) => entries,
+            Err(e) => return plan_err!("{name}: invalid glob '{path}': {e}"),
+        };
+        for entry in entries {
+            let Ok(file) = entry else { continue };
+            if let Ok(meta) = std::fs::metadata(&file)
+                && meta.is_file()
+            {
+                out.push(TextFile {
+                    path: file.display().to_string(),
+                    size: meta.len(),
+                });
+            }
+        }
+        if out.is_empty() {
+            return plan_err!("{name}: no files match '{path}'");
+        }
+    } else {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => out.push(TextFile {
+                path: path.to_string(),
+                size: meta.len(),
+            }),
+            Ok(_) => {
+                return plan_err!(
+                    "{name}: '{path}' is not a file (use a glob such as '{path}/*.txt')"
+                );
+            }
+            Err(_) => return plan_err!("no such file or directory: '{path}'"),
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+fn strings(name: &str, value: &ScalarValue) -> Result<Vec<String>> {
+    let one = |v: &ScalarValue| match v.try_as_str() {
+        Some(Some(s)) => Ok(s.to_string()),
+        _ => plan_err!("{name}: paths must be strings, got {v}"),
+    };
+    match value {
+        ScalarValue::List(list) if list.len() == 1 => {
+            let values = list.value(0);
+            (0..values.len())
+                .map(|i| one(&ScalarValue::try_from_array(&values, i)?))
+                .collect()
+        }
+        other => Ok(vec![one(other)?]),
+    }
+}
+
+#[async_trait]
+impl TableProvider for TextTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(TextExec::new(
+            self.kind,
+            Arc::clone(&self.schema),
+            projection.cloned(),
+            &self.files,
+            state.config().target_partitions(),
+            self.lossy,
+        )?))
+    }
+}
