@@ -105,6 +105,7 @@ impl EngineBuilder {
         state
             .table_factories_mut()
             .insert("NETCDF".to_string(), Arc::new(NetCdfTableFactory));
+        quiver_udfs::fill::register(&mut state)?;
         let ctx = enable_url_tables(SessionContext::new_with_state(state));
         Ok(Engine { ctx })
     }

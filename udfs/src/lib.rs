@@ -1,1 +1,3 @@
 //! quiver-udfs
+
+pub mod fill;
