@@ -18,17 +18,19 @@ use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, internal_err, plan_err};
 use datafusion::execution::FunctionRegistry;
-use datafusion::logical_expr::{DocSection, PartitionEvaluator, WindowUDF};
+use datafusion::logical_expr::{AggregateUDF, DocSection, PartitionEvaluator, WindowUDF};
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_plan::PhysicalExpr;
 
 pub mod bfill;
 pub mod ffill;
 pub mod interpolate;
+pub mod unique_value;
 
 pub use bfill::BfillFunc;
 pub use ffill::FfillFunc;
 pub use interpolate::InterpolateFunc;
+pub use unique_value::UniqueValueFunc;
 
 /// The documentation section of the fill functions.
 pub(crate) const DOC_SECTION: DocSection = DocSection {
@@ -46,10 +48,18 @@ pub fn window_functions() -> Vec<Arc<WindowUDF>> {
     ]
 }
 
+/// The aggregate that gives PIVOT pandas' `pivot` semantics: `unique_value`.
+pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
+    vec![Arc::new(AggregateUDF::from(UniqueValueFunc::new()))]
+}
+
 /// Registers every function of this module in a session (or any other function registry).
 pub fn register(registry: &mut dyn FunctionRegistry) -> Result<()> {
     for function in window_functions() {
         registry.register_udwf(function)?;
+    }
+    for function in aggregate_functions() {
+        registry.register_udaf(function)?;
     }
     Ok(())
 }
