@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, UInt64Array};
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, internal_err, plan_err};
@@ -113,16 +113,16 @@ pub(crate) fn forward_sources(
     is_valid: impl Fn(usize) -> bool,
     n: usize,
     limit: Option<usize>,
-) -> Vec<Option<u32>> {
+) -> Vec<Option<u64>> {
     let mut last: Option<usize> = None;
     (0..n)
         .map(|i| {
             if is_valid(i) {
                 last = Some(i);
-                return u32::try_from(i).ok();
+                return u64::try_from(i).ok();
             }
             let source = last.filter(|&j| limit.is_none_or(|limit| i - j <= limit))?;
-            u32::try_from(source).ok()
+            u64::try_from(source).ok()
         })
         .collect()
 }
@@ -132,15 +132,15 @@ pub(crate) fn backward_sources(
     is_valid: impl Fn(usize) -> bool,
     n: usize,
     limit: Option<usize>,
-) -> Vec<Option<u32>> {
+) -> Vec<Option<u64>> {
     let mut next: Option<usize> = None;
     let mut sources = vec![None; n];
     for i in (0..n).rev() {
         if is_valid(i) {
             next = Some(i);
-            sources[i] = u32::try_from(i).ok();
+            sources[i] = u64::try_from(i).ok();
         } else if let Some(j) = next.filter(|&j| limit.is_none_or(|limit| j - i <= limit)) {
-            sources[i] = u32::try_from(j).ok();
+            sources[i] = u64::try_from(j).ok();
         }
     }
     sources
@@ -167,7 +167,7 @@ impl PartitionEvaluator for FillEvaluator {
         } else {
             forward_sources(is_valid, num_rows, self.limit)
         };
-        Ok(take(values.as_ref(), &UInt32Array::from(sources), None)?)
+        Ok(take(values.as_ref(), &UInt64Array::from(sources), None)?)
     }
 }
 
