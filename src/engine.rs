@@ -130,6 +130,7 @@ impl EngineBuilder {
         state
             .table_factories_mut()
             .insert("HDF5".to_string(), Arc::new(Hdf5TableFactory));
+        quiver_udfs::fill::register(&mut state)?;
         let ctx = enable_url_tables(SessionContext::new_with_state(state));
         Ok(Engine { ctx })
     }

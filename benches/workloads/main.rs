@@ -28,6 +28,7 @@ use crate::titanic::{LoadMode, Titanic};
 const WORKLOADS: &[&str] = &[
     "titanic.load",
     "titanic.groupby",
+    "titanic.pivot",
     "curvefit.results_csv",
     "curvefit.synthetic_1e5",
     "wordcount.top10_overall_and_per_book",
@@ -148,11 +149,12 @@ fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let engine = build_engine(&args)?;
     let sink = Sink::new(args.out.clone());
 
-    let (load, groupby) = (
+    let (load, groupby, pivot) = (
         selected(&args, "titanic.load"),
         selected(&args, "titanic.groupby"),
+        selected(&args, "titanic.pivot"),
     );
-    if load || groupby {
+    if load || groupby || pivot {
         let path = titanic::csv_path(&data_dir, args.rows);
         if !path.is_file() {
             let rows = if args.rows == 1_000_000 {
@@ -175,7 +177,7 @@ fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             load_mode: args.load_mode,
             runs: args.runs,
         };
-        runtime.block_on(titanic.run(&engine, load, groupby, &sink))?;
+        runtime.block_on(titanic.run(&engine, load, groupby, pivot, &sink))?;
     }
     let course = udfs::course_dir();
     let results_csv = [data_dir.join("results.csv"), course.join("results.csv")]
@@ -198,14 +200,26 @@ fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         } else {
             None
         };
-        runtime.block_on(udfs::curvefit(&engine, &results_csv, synthetic, args.runs, &sink))?;
+        runtime.block_on(udfs::curvefit(
+            &engine,
+            &results_csv,
+            synthetic,
+            args.runs,
+            &sink,
+        ))?;
     }
     if selected(&args, "wordcount.top10_overall_and_per_book") {
         let books = [data_dir.join("books"), course.join("books")]
             .into_iter()
             .find(|p| p.is_dir())
             .unwrap_or_else(|| course.join("books"));
-        runtime.block_on(udfs::wordcount(&engine, &books, &results_csv, args.runs, &sink))?;
+        runtime.block_on(udfs::wordcount(
+            &engine,
+            &books,
+            &results_csv,
+            args.runs,
+            &sink,
+        ))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -238,6 +252,10 @@ PassengerId,Survived,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked
 10,0,2,\"Jansen, Mr. Ernst\",male,12.0,0,0,248738,13.0,,S
 ";
     const TINY_CHECKSUM: &str = "n=4;sum=2.41667;wsum=5.41667";
+    /// `seq_checksum(pivot_table('Survived', index='Sex', columns='Pclass').to_numpy().ravel())`
+    /// on the same CSV, computed with pandas: female 1, NaN (no female in class 2), 0.5;
+    /// male 1, 0.5, 0.
+    const TINY_PIVOT_CHECKSUM: &str = "n=6;sum=nan;wsum=nan";
 
     async fn tiny_workloads(load_mode: LoadMode) -> Result<(), String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -253,11 +271,11 @@ PassengerId,Survived,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked
             runs: 1,
         };
         let records = bench
-            .run(&engine, true, true, &Sink::quiet())
+            .run(&engine, true, true, true, &Sink::quiet())
             .await
             .map_err(|e| e.to_string())?;
         let checksums: Vec<&str> = records.iter().map(|r| r.checksum.as_str()).collect();
-        if checksums != ["rows=10", TINY_CHECKSUM] {
+        if checksums != ["rows=10", TINY_CHECKSUM, TINY_PIVOT_CHECKSUM] {
             return Err(format!("checksums {checksums:?}"));
         }
         Ok(())

@@ -1,6 +1,8 @@
 //! The titanic workloads of `../shared/bench/peers/titanic.py` on its generated
-//! `titanic_1e6.csv`: `titanic.load` (CSV -> in-memory table) and `titanic.groupby`
-//! (mean(Survived) by Sex and Age < 12, missing Age counted as not a child).
+//! `titanic_1e6.csv`: `titanic.load` (CSV -> in-memory table), `titanic.groupby`
+//! (mean(Survived) by Sex and Age < 12, missing Age counted as not a child) and
+//! `titanic.pivot` (mean(Survived) by Sex with one column per Pclass, DuckDB's PIVOT; its
+//! peers are in `benches/peers/titanic_pivot.py`, as `titanic.py` has no pivot).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +19,11 @@ use crate::measure::{Record, Sink, timed};
 /// The peers' query, verbatim (`titanic.py`, `SQL_GROUPBY`).
 pub const SQL_GROUPBY: &str = r#"SELECT "Sex", coalesce("Age" < 12, false) AS child, avg("Survived") AS m
                  FROM titanic GROUP BY 1, 2 ORDER BY 1, 2"#;
+
+/// The pivot: pandas' `pivot_table('Survived', index='Sex', columns='Pclass')`, in DuckDB's
+/// syntax (dynamic: the Pclass values come from the data while planning).
+pub const SQL_PIVOT: &str =
+    r#"PIVOT titanic ON "Pclass" USING avg("Survived") GROUP BY "Sex" ORDER BY "Sex""#;
 
 /// The peers' checksum of the group-by on `titanic_1e6.csv` (README, "Agreed checksums").
 pub const PEER_GROUPBY_CHECKSUM_1E6: &str = "n=4;sum=2.29284;wsum=5.14527";
@@ -61,6 +68,7 @@ impl Titanic {
         engine: &Engine,
         load: bool,
         groupby: bool,
+        pivot: bool,
         sink: &Sink,
     ) -> Result<Vec<Record>> {
         let mut records = Vec::new();
@@ -69,12 +77,17 @@ impl Titanic {
             let rows = table_rows(engine).await?;
             records.push(self.record("titanic.load", timings, format!("rows={rows}")));
             emit(sink, records.last())?;
-        } else if groupby {
+        } else if groupby || pivot {
             self.load(engine).await?;
         }
         if groupby {
             let (timings, means) = timed(self.runs, || groupby_means(engine)).await?;
             records.push(self.record("titanic.groupby", timings, seq_checksum(&means)));
+            emit(sink, records.last())?;
+        }
+        if pivot {
+            let (timings, means) = timed(self.runs, || pivot_means(engine)).await?;
+            records.push(self.record("titanic.pivot", timings, seq_checksum(&means)));
             emit(sink, records.last())?;
         }
         Ok(records)
@@ -137,19 +150,47 @@ pub async fn groupby_means(engine: &Engine) -> Result<Vec<f64>> {
     let batches = engine.sql(SQL_GROUPBY).await?.collect().await?;
     let mut means = Vec::new();
     for batch in &batches {
-        let column = batch
-            .column_by_name("m")
-            .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
-            .ok_or_else(|| DataFusionError::Internal("column m is not Float64".into()))?;
-        means.extend((0..column.len()).map(|i| {
-            if column.is_null(i) {
-                f64::NAN
-            } else {
-                column.value(i)
-            }
-        }));
+        push_column(&mut means, batch, "m")?;
     }
     Ok(means)
+}
+
+/// Runs [`SQL_PIVOT`] and returns its cells row by row (Sex), each row's Pclass columns in
+/// order — the order of pandas' `pivot_table(...).to_numpy().ravel()`.
+pub async fn pivot_means(engine: &Engine) -> Result<Vec<f64>> {
+    let batches = engine.sql(SQL_PIVOT).await?.collect().await?;
+    let mut means = Vec::new();
+    for batch in &batches {
+        let columns: Vec<String> = batch
+            .schema()
+            .fields()
+            .iter()
+            .skip(1)
+            .map(|f| f.name().clone())
+            .collect();
+        for row in 0..batch.num_rows() {
+            for name in &columns {
+                push_column(&mut means, &batch.slice(row, 1), name)?;
+            }
+        }
+    }
+    Ok(means)
+}
+
+/// Appends the Float64 column `name` of `batch` (NULL as NaN).
+fn push_column(values: &mut Vec<f64>, batch: &RecordBatch, name: &str) -> Result<()> {
+    let column = batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
+        .ok_or_else(|| DataFusionError::Internal(format!("column {name} is not Float64")))?;
+    values.extend((0..column.len()).map(|i| {
+        if column.is_null(i) {
+            f64::NAN
+        } else {
+            column.value(i)
+        }
+    }));
+    Ok(())
 }
 
 fn emit(sink: &Sink, record: Option<&Record>) -> Result<()> {

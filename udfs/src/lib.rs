@@ -1,5 +1,6 @@
 //! quiver's SQL functions, pure functions over Arrow arrays (no files, no SQL syntax):
 //!
+//! * fills: `ffill`, `bfill`, `interpolate` window functions ([`fill`]);
 //! * text: [`tokenize`](tokenize::TokenizeFunc), the course's word-count tokenizer;
 //! * fitting: `curve_fit` (Levenberg–Marquardt), `polyfit`, `linregress` — each as an
 //!   aggregate (one fit per group) and as a `list_` function over list columns (one fit
@@ -16,6 +17,7 @@ use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawAggregate
 use datafusion::logical_expr::{AggregateUDF, DocSection, ScalarUDF};
 
 pub mod curve_fit;
+pub mod fill;
 pub mod fit;
 pub mod fit_udf;
 pub mod linregress;
