@@ -82,7 +82,18 @@ impl Titanic {
         }
         if groupby {
             let (timings, means) = timed(self.runs, || groupby_means(engine)).await?;
-            records.push(self.record("titanic.groupby", timings, seq_checksum(&means)));
+            let checksum = seq_checksum(&means);
+            let is_peer_file = self
+                .path
+                .file_name()
+                .is_some_and(|n| n == "titanic_1e6.csv");
+            if is_peer_file && checksum != PEER_GROUPBY_CHECKSUM_1E6 {
+                eprintln!(
+                    "warning: titanic.groupby checksum {checksum} differs from the peers' \
+                     {PEER_GROUPBY_CHECKSUM_1E6}"
+                );
+            }
+            records.push(self.record("titanic.groupby", timings, checksum));
             emit(sink, records.last())?;
         }
         if pivot {
