@@ -32,3 +32,47 @@ where
             })
     })
 }
+
+/// The local files that paths and globs name, each glob's matches sorted; `function` names
+/// the caller in errors. A path that does not exist, a glob that matches nothing or a
+/// directory is an error naming it.
+pub(crate) fn expand_local_paths(
+    function: &str,
+    paths: &[String],
+) -> datafusion::error::Result<Vec<String>> {
+    use datafusion::common::plan_err;
+    let mut out = Vec::new();
+    for path in paths {
+        let path = path.strip_prefix("file://").unwrap_or(path);
+        if path.contains(['*', '?', '[']) {
+            let entries = match glob::glob(path) {
+                Ok(entries) => entries,
+                Err(e) => return plan_err!("{function}: invalid glob '{path}': {e}"),
+            };
+            let mut matched: Vec<String> = entries
+                .filter_map(|e| e.ok())
+                .filter(|p| p.is_file())
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            if matched.is_empty() {
+                return plan_err!("{function}: no files match '{path}'");
+            }
+            matched.sort();
+            out.extend(matched);
+        } else {
+            match std::fs::metadata(path) {
+                Ok(meta) if meta.is_file() => out.push(path.to_string()),
+                Ok(_) => {
+                    return plan_err!(
+                        "{function}: '{path}' is not a file (use a glob such as '{path}/*')"
+                    );
+                }
+                Err(_) => return plan_err!("no such file or directory: '{path}'"),
+            }
+        }
+    }
+    if out.is_empty() {
+        return plan_err!("{function}: no files given");
+    }
+    Ok(out)
+}

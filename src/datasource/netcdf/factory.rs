@@ -12,6 +12,7 @@ use quiver_sql::{NamedArgsTableFunction, TableFunctionArgs};
 use super::info::netcdf_info_table;
 use super::schema::NetCdfOptions;
 use super::table::NetCdfTable;
+use crate::datasource::expand_local_paths;
 use crate::datasource::files::{boolean, string, string_list};
 use crate::datasource::hdf5::{Hdf5Options, Hdf5Table};
 
@@ -20,38 +21,6 @@ const SUFFIXES: [&str; 3] = [".nc", ".nc4", ".netcdf"];
 
 /// File name suffixes read as HDF5 in `FROM '...'` (a file with a single dataset).
 const HDF5_SUFFIXES: [&str; 3] = [".h5", ".hdf5", ".he5"];
-
-/// Expands globs and checks that files exist; the result is sorted and non-empty.
-pub fn expand_paths(paths: &[String]) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for path in paths {
-        let path = path.strip_prefix("file://").unwrap_or(path);
-        if path.contains(['*', '?', '[']) {
-            let entries = match glob::glob(path) {
-                Ok(entries) => entries,
-                Err(e) => return plan_err!("invalid glob '{path}': {e}"),
-            };
-            let mut matched: Vec<String> = entries
-                .filter_map(|e| e.ok())
-                .filter(|p| p.is_file())
-                .map(|p| p.to_string_lossy().into_owned())
-                .collect();
-            if matched.is_empty() {
-                return plan_err!("no files match '{path}'");
-            }
-            matched.sort();
-            out.extend(matched);
-        } else if std::path::Path::new(path).is_file() {
-            out.push(path.to_string());
-        } else {
-            return plan_err!("no such file: '{path}'");
-        }
-    }
-    if out.is_empty() {
-        return plan_err!("read_netcdf: no files given");
-    }
-    Ok(out)
-}
 
 /// `read_netcdf(paths, variables => [...], decode_cf => true)`.
 #[derive(Debug, Default)]
@@ -95,7 +64,7 @@ impl NamedArgsTableFunction for ReadNetCdfFunc {
             options.filename = boolean(name, "filename", v)?;
         }
         Ok(Arc::new(NetCdfTable::try_new(
-            &expand_paths(&paths)?,
+            &expand_local_paths("read_netcdf", &paths)?,
             &options,
         )?))
     }
@@ -117,7 +86,7 @@ impl NamedArgsTableFunction for NetCdfInfoFunc {
             [path] => string(name, "path", path)?,
             _ => return plan_err!("{name} takes one file path"),
         };
-        let paths = expand_paths(&[path])?;
+        let paths = expand_local_paths(name, &[path])?;
         let [path] = paths.as_slice() else {
             return plan_err!("{name} takes one file, not a glob of {}", paths.len());
         };
@@ -157,7 +126,7 @@ impl TableProviderFactory for NetCdfTableFactory {
                 }
             }
         }
-        let paths = expand_paths(&cmd.locations)?;
+        let paths = expand_local_paths("netcdf table", &cmd.locations)?;
         Ok(Arc::new(NetCdfTable::try_new(&paths, &options)?))
     }
 }
@@ -205,7 +174,7 @@ impl UrlTableFactory for NetCdfUrlTableFactory {
         }
         let url = url.to_string();
         let table = tokio::task::spawn_blocking(move || {
-            let paths = expand_paths(&[url])?;
+            let paths = expand_local_paths("netcdf", &[url])?;
             NetCdfTable::try_new(&paths, &NetCdfOptions::default())
         })
         .await

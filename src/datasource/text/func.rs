@@ -4,10 +4,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::Array;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::datasource::TableType;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
@@ -15,6 +14,8 @@ use quiver_sql::{NamedArgsTableFunction, TableFunctionArgs};
 
 use super::TextKind;
 use super::exec::{TextExec, TextFile};
+use crate::datasource::expand_local_paths;
+use crate::datasource::files::string_list;
 
 /// `read_text` and `read_lines`.
 pub fn text_table_functions() -> Vec<Arc<dyn NamedArgsTableFunction>> {
@@ -71,7 +72,7 @@ impl TextTable {
     pub fn try_new(kind: TextKind, name: &str, args: &TableFunctionArgs) -> Result<Self> {
         args.check_names(name, &["encoding"])?;
         let paths = match args.positional.as_slice() {
-            [paths] => strings(name, paths)?,
+            [paths] => string_list(name, paths)?,
             _ => return plan_err!("{name} takes one path, glob or list of paths, then options"),
         };
         let lossy = match args.get("encoding") {
@@ -87,10 +88,15 @@ impl TextTable {
                 }
             },
         };
-        let mut files = Vec::new();
-        for path in &paths {
-            files.extend(expand(name, path)?);
-        }
+        let files = expand_local_paths(name, &paths)?
+            .into_iter()
+            .map(|path| {
+                let size = std::fs::metadata(&path)
+                    .map_err(|e| DataFusionError::Plan(format!("cannot read '{path}': {e}")))?
+                    .len();
+                Ok(TextFile { path, size })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let third = match kind {
             TextKind::Files => [
                 Field::new("filename", DataType::Utf8, false),
@@ -109,62 +115,6 @@ impl TextTable {
             files,
             lossy,
         })
-    }
-}
-
-/// The files a path or glob names, sorted; an error when nothing matches.
-fn expand(name: &str, path: &str) -> Result<Vec<TextFile>> {
-    let mut out = Vec::new();
-    if path.contains(['*', '?', '[']) {
-        let entries = match glob::glob(path) {
-            Ok(entries) => entries,
-            Err(e) => return plan_err!("{name}: invalid glob '{path}': {e}"),
-        };
-        for entry in entries {
-            let Ok(file) = entry else { continue };
-            if let Ok(meta) = std::fs::metadata(&file)
-                && meta.is_file()
-            {
-                out.push(TextFile {
-                    path: file.display().to_string(),
-                    size: meta.len(),
-                });
-            }
-        }
-        if out.is_empty() {
-            return plan_err!("{name}: no files match '{path}'");
-        }
-    } else {
-        match std::fs::metadata(path) {
-            Ok(meta) if meta.is_file() => out.push(TextFile {
-                path: path.to_string(),
-                size: meta.len(),
-            }),
-            Ok(_) => {
-                return plan_err!(
-                    "{name}: '{path}' is not a file (use a glob such as '{path}/*.txt')"
-                );
-            }
-            Err(_) => return plan_err!("no such file or directory: '{path}'"),
-        }
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
-}
-
-fn strings(name: &str, value: &ScalarValue) -> Result<Vec<String>> {
-    let one = |v: &ScalarValue| match v.try_as_str() {
-        Some(Some(s)) => Ok(s.to_string()),
-        _ => plan_err!("{name}: paths must be strings, got {v}"),
-    };
-    match value {
-        ScalarValue::List(list) if list.len() == 1 => {
-            let values = list.value(0);
-            (0..values.len())
-                .map(|i| one(&ScalarValue::try_from_array(&values, i)?))
-                .collect()
-        }
-        other => Ok(vec![one(other)?]),
     }
 }
 
