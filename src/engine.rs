@@ -110,7 +110,8 @@ impl EngineBuilder {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
-            .with_relation_planners(vec![Arc::new(planner), Arc::new(reshape)]);
+            .with_relation_planners(vec![Arc::new(planner), Arc::new(reshape)])
+            .with_physical_optimizer_rule(Arc::new(crate::dense::DenseAggregateRule));
         builder
             .expr_planners()
             .get_or_insert_with(Vec::new)

@@ -20,8 +20,10 @@
 
 mod copy;
 pub mod datasource;
+mod dense;
 mod engine;
 pub mod error;
+pub mod executor;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod shell;

@@ -12,6 +12,10 @@ extensions_options! {
         /// The most columns one PIVOT may create (values times aggregates); a PIVOT that
         /// would create more fails with an error instead of building a huge plan.
         pub pivot_max_columns: usize, default = 1000
+        /// Plan aggregates over NetCDF scans whose GROUP BY keys are dimension columns (or
+        /// functions of one dimension) as a dense aggregation: group indices follow from the
+        /// array indices, with no hash table. `false` plans them like any other aggregate.
+        pub dense_aggregate: bool, default = true
     }
 }
 

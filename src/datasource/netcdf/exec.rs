@@ -76,6 +76,26 @@ impl NetCdfExec {
         })
     }
 
+    /// The files, dimensions and variables scanned.
+    pub(crate) fn layout(&self) -> &Arc<ArrayLayout> {
+        &self.layout
+    }
+
+    /// Indices into the layout's schema of the columns this scan produces.
+    pub(crate) fn projection(&self) -> &[usize] {
+        &self.projection
+    }
+
+    /// The index range read along each dimension.
+    pub(crate) fn ranges(&self) -> &[(u64, u64)] {
+        &self.ranges
+    }
+
+    /// The row limit pushed into the scan, if any.
+    pub(crate) fn limit(&self) -> Option<usize> {
+        self.limit
+    }
+
     /// Rows of one unit (all dims but the first at their range).
     fn unit_rows(&self, unit: &Unit) -> u64 {
         let inner: u64 = self.ranges.iter().skip(1).map(|(a, b)| b - a).product();
@@ -306,9 +326,7 @@ impl UnitReader {
             let Some(var_col) = self.layout.vars.get(col - ndims) else {
                 continue;
             };
-            let var = self.layout.variable(unit.file, &var_col.path)?;
-            let mut array =
-                super::schema::read_slab(&file.file, &file.path, &var_col.path, var, &selection)?;
+            let array = self.layout.read_var(unit.file, col - ndims, &selection)?;
             if array.len() < rows {
                 return exec_err!(
                     "variable \"{}\" in '{}' gave {} values, expected {rows}",
@@ -316,9 +334,6 @@ impl UnitReader {
                     file.path,
                     array.len()
                 );
-            }
-            if let Some(decode) = &var_col.decode {
-                array = decode.apply(array)?;
             }
             var_arrays[col - ndims] = Some(array);
         }

@@ -609,6 +609,29 @@ impl ArrayLayout {
         guarded(&f.path, || f.file.variable(path))
     }
 
+    /// Reads data variable `var` (an index into `vars`) of file `file` over `selection`
+    /// (indices local to that file), CF-decoded when the table decodes.
+    pub(crate) fn read_var(
+        &self,
+        file: usize,
+        var: usize,
+        selection: &NcSliceInfo,
+    ) -> Result<ArrayRef> {
+        let (source, column) = (&self.files[file], &self.vars[var]);
+        let variable = self.variable(file, &column.path)?;
+        let array = read_slab(
+            &source.file,
+            &source.path,
+            &column.path,
+            variable,
+            selection,
+        )?;
+        match &column.decode {
+            Some(decode) => decode.apply(array),
+            None => Ok(array),
+        }
+    }
+
     /// Total rows: the product of the dimension sizes.
     pub(crate) fn num_rows(&self) -> u64 {
         self.dims.iter().map(|d| d.size).product()

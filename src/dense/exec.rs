@@ -1,0 +1,351 @@
+//! `DenseAggregateExec`: runs a [`DenseSpec`] — reads the variables block by block on the CPU
+//! pool, accumulates per-group statistics by array index, merges them and emits one batch
+//! with the schema of the aggregate it replaced.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, RecordBatchOptions,
+};
+use datafusion::arrow::compute::and_kleene;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Result, exec_err};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use netcdf_reader::{NcSliceInfo, NcSliceInfoElem};
+use rayon::prelude::*;
+
+use super::kernel::{Block, Needs, Partial};
+use super::spec::{AggKind, DenseSpec, key_values, to_output_type};
+use crate::executor::{self, CancelToken};
+
+/// Elements per block: large enough to amortise a read, small enough to spread over threads.
+const BLOCK_ELEMENTS: u64 = 1 << 20;
+
+/// A dense aggregation over NetCDF variables (replaces an aggregate and its scan).
+#[derive(Debug)]
+pub struct DenseAggregateExec {
+    spec: Arc<DenseSpec>,
+    threads: usize,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl DenseAggregateExec {
+    pub(crate) fn new(spec: DenseSpec, threads: usize) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&spec.output_schema)),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        Self {
+            spec: Arc::new(spec),
+            threads: threads.max(1),
+            properties,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+}
+
+impl DisplayAs for DenseAggregateExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let spec = &self.spec;
+        let keys: Vec<&str> = spec.keys.iter().map(|k| k.name.as_str()).collect();
+        let aggs: Vec<&str> = spec.aggs.iter().map(|a| a.name.as_str()).collect();
+        let ranges: Vec<String> = spec
+            .layout
+            .dims
+            .iter()
+            .zip(&spec.ranges)
+            .map(|(d, (a, b))| format!("{}[{a}..{b}]", d.name))
+            .collect();
+        write!(
+            f,
+            "DenseAggregateExec: gby=[{}], aggr=[{}], groups={}, files={}, ranges=[{}]",
+            keys.join(", "),
+            aggs.join(", "),
+            spec.ngroups,
+            spec.layout.files.len(),
+            ranges.join(", ")
+        )?;
+        if !spec.value_filter.is_empty() {
+            let filters: Vec<String> = spec.value_filter.iter().map(|e| e.to_string()).collect();
+            write!(f, ", value_filter=[{}]", filters.join(" AND "))?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for DenseAggregateExec {
+    fn name(&self) -> &'static str {
+        "DenseAggregateExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return exec_err!("dense aggregate has one partition, not {}", partition + 1);
+        }
+        let spec = Arc::clone(&self.spec);
+        let baseline = BaselineMetrics::new(&self.metrics, partition);
+        let values_read = MetricBuilder::new(&self.metrics).counter("values_read", partition);
+        let blocks = MetricBuilder::new(&self.metrics).counter("blocks", partition);
+        let work = executor::run(self.threads, move |token| {
+            let timer = baseline.elapsed_compute().timer();
+            let batch = aggregate(&spec, token, &values_read, &blocks)?;
+            timer.done();
+            baseline.record_output(batch.num_rows());
+            Ok(batch)
+        });
+        let stream = futures::stream::once(work);
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.spec.output_schema),
+            stream,
+        )))
+    }
+}
+
+/// A block to read: a run of dimension-0 indices inside one file.
+struct Task {
+    file: usize,
+    /// Global dimension-0 index range.
+    start: u64,
+    end: u64,
+}
+
+/// Cuts the selected dimension-0 range at file boundaries and into blocks.
+fn tasks(spec: &DenseSpec) -> Vec<Task> {
+    let (lo, hi) = spec.ranges[0];
+    let inner: u64 = spec.ranges[1..].iter().map(|(a, b)| b - a).product();
+    let step = (BLOCK_ELEMENTS / inner.max(1)).max(1);
+    let mut out = Vec::new();
+    for (i, f) in spec.layout.files.iter().enumerate() {
+        let (s, e) = (lo.max(f.offset), hi.min(f.offset + f.len));
+        let mut a = s;
+        while a < e {
+            let b = (a + step).min(e);
+            out.push(Task {
+                file: i,
+                start: a,
+                end: b,
+            });
+            a = b;
+        }
+    }
+    out
+}
+
+/// Runs the whole aggregation and builds the output batch.
+fn aggregate(
+    spec: &DenseSpec,
+    token: &CancelToken,
+    values_read: &Count,
+    blocks: &Count,
+) -> Result<RecordBatch> {
+    let needs = Needs::of(spec);
+    let tasks = tasks(spec);
+    let partial = tasks
+        .par_iter()
+        .with_min_len(1)
+        .try_fold(
+            || Partial::new(&needs, spec.ngroups),
+            |mut partial, task| {
+                token.check()?;
+                let n = run_task(spec, task, &needs, &mut partial)?;
+                values_read.add(n);
+                blocks.add(1);
+                Ok::<_, datafusion::common::DataFusionError>(partial)
+            },
+        )
+        .try_reduce(|| Partial::new(&needs, spec.ngroups), |a, b| Ok(a.merge(b)))?;
+    output(spec, &partial)
+}
+
+/// Reads one block and adds it to `partial`; returns the number of elements read.
+fn run_task(
+    spec: &DenseSpec,
+    task: &Task,
+    needs: &[Needs],
+    partial: &mut Partial,
+) -> Result<usize> {
+    let layout = &spec.layout;
+    let file = &layout.files[task.file];
+    let mut selections = Vec::with_capacity(spec.ranges.len());
+    let mut start = Vec::with_capacity(spec.ranges.len());
+    let mut len = Vec::with_capacity(spec.ranges.len());
+    for (d, (a, b)) in spec.ranges.iter().enumerate() {
+        let (s, e) = if d == 0 {
+            (task.start - file.offset, task.end - file.offset)
+        } else {
+            (*a, *b)
+        };
+        selections.push(NcSliceInfoElem::Slice {
+            start: s,
+            end: e,
+            step: 1,
+        });
+        start.push(if d == 0 { (task.start - a) as usize } else { 0 });
+        len.push((e - s) as usize);
+    }
+    let elements: usize = len.iter().product();
+    let selection = NcSliceInfo { selections };
+    let columns = spec
+        .vars
+        .iter()
+        .map(|v| layout.read_var(task.file, *v, &selection))
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    for (array, v) in columns.iter().zip(&spec.vars) {
+        if array.len() != elements {
+            return exec_err!(
+                "variable \"{}\" in '{}' gave {} values, expected {elements}",
+                layout.vars[*v].name,
+                file.path,
+                array.len()
+            );
+        }
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(elements));
+    let batch =
+        RecordBatch::try_new_with_options(Arc::clone(&spec.value_schema), columns, &options)?;
+    let mut keep: Option<BooleanArray> = None;
+    for filter in &spec.value_filter {
+        let mask = filter.evaluate(&batch)?.into_array(elements)?;
+        let Some(mask) = mask.as_any().downcast_ref::<BooleanArray>() else {
+            return exec_err!("filter {filter} did not give booleans");
+        };
+        keep = Some(match keep {
+            Some(prev) => and_kleene(&prev, mask)?,
+            None => mask.clone(),
+        });
+    }
+    // NULL in the filter drops the row, as in WHERE.
+    let keep = keep.map(|k| match k.nulls() {
+        Some(nulls) => BooleanArray::from(
+            k.values()
+                .iter()
+                .zip(nulls.iter())
+                .map(|(v, valid)| v && valid)
+                .collect::<Vec<bool>>(),
+        ),
+        None => k,
+    });
+    let inner: u64 = spec.ranges[1..].iter().map(|(a, b)| b - a).product();
+    let block = Block {
+        spec,
+        start,
+        len,
+        position: (task.start - spec.ranges[0].0) * inner,
+    };
+    block.count_rows(keep.as_ref(), &mut partial.rows);
+    for (i, input) in spec.inputs.iter().enumerate() {
+        let values = input.evaluate(&batch)?.into_array(elements)?;
+        block.accumulate(&values, keep.as_ref(), needs[i], &mut partial.inputs[i])?;
+    }
+    Ok(elements)
+}
+
+/// The output batch: one row per group that has rows (always one without keys).
+fn output(spec: &DenseSpec, partial: &Partial) -> Result<RecordBatch> {
+    let groups: Vec<usize> = if spec.keys.is_empty() {
+        vec![0]
+    } else {
+        (0..spec.ngroups).filter(|g| partial.rows[*g] > 0).collect()
+    };
+    let schema: &SchemaRef = &spec.output_schema;
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (k, key) in spec.keys.iter().enumerate() {
+        let indices: Vec<usize> = match key.dim {
+            Some(d) => {
+                let codes = &spec.dims[d];
+                groups
+                    .iter()
+                    .map(|g| {
+                        let code = (g / spec.group_strides[d]) % codes.ncodes.max(1);
+                        codes.representative.get(code).copied().unwrap_or(0)
+                    })
+                    .collect()
+            }
+            None => vec![0; groups.len()],
+        };
+        let values = key_values(key, &indices)?;
+        columns.push(to_output_type(values, schema.field(k).data_type())?);
+    }
+    for (i, agg) in spec.aggs.iter().enumerate() {
+        let field = schema.field(spec.keys.len() + i);
+        let s = &partial.inputs.get(agg.input);
+        let array: ArrayRef = match (agg.kind, s) {
+            (AggKind::CountRows, _) => Arc::new(Int64Array::from_iter_values(
+                groups.iter().map(|g| partial.rows[*g] as i64),
+            )),
+            (AggKind::Count, Some(s)) => Arc::new(Int64Array::from_iter_values(
+                groups.iter().map(|g| s.count[*g] as i64),
+            )),
+            (kind, Some(s)) => Arc::new(
+                groups
+                    .iter()
+                    .map(|&g| finish(kind, s, g))
+                    .collect::<Float64Array>(),
+            ),
+            (_, None) => return exec_err!("dense aggregate {} has no input", agg.name),
+        };
+        columns.push(to_output_type(array, field.data_type())?);
+    }
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+/// The value of a floating-point aggregate for group `g` (None = NULL).
+fn finish(kind: AggKind, s: &super::kernel::Stats, g: usize) -> Option<f64> {
+    let n = s.count[g];
+    let var = |ddof: u64| (n > ddof).then(|| s.moments(g).1 / (n - ddof) as f64);
+    match kind {
+        AggKind::Sum => (n > 0).then(|| s.sum[g]),
+        AggKind::Avg => (n > 0).then(|| s.sum[g] / n as f64),
+        AggKind::Min => (n > 0).then(|| s.min[g]),
+        AggKind::Max => (n > 0).then(|| s.max[g]),
+        AggKind::VarSamp => var(1),
+        AggKind::VarPop => var(0),
+        AggKind::StddevSamp => var(1).map(f64::sqrt),
+        AggKind::StddevPop => var(0).map(f64::sqrt),
+        AggKind::First => s.first[g].1,
+        AggKind::Last => s.last[g].1,
+        AggKind::Count | AggKind::CountRows => Some(n as f64),
+    }
+}

@@ -1,0 +1,307 @@
+//! The dense aggregation kernel: per-group statistics accumulated block by block with the
+//! group index computed from dimension indices (no hashing), merged across threads.
+
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Float32Array, Float64Array};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result, exec_err};
+
+use super::spec::{AggKind, DenseSpec, EXCLUDED};
+
+/// Which statistics an input needs.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Needs {
+    sum: bool,
+    min: bool,
+    max: bool,
+    var: bool,
+    first: bool,
+    last: bool,
+}
+
+impl Needs {
+    /// The statistics the aggregates of `spec` need, per value input.
+    pub(crate) fn of(spec: &DenseSpec) -> Vec<Needs> {
+        let mut needs = vec![Needs::default(); spec.inputs.len()];
+        for agg in &spec.aggs {
+            let Some(n) = needs.get_mut(agg.input) else {
+                continue;
+            };
+            match agg.kind {
+                AggKind::Sum | AggKind::Avg => n.sum = true,
+                AggKind::Min => n.min = true,
+                AggKind::Max => n.max = true,
+                AggKind::VarSamp | AggKind::VarPop | AggKind::StddevSamp | AggKind::StddevPop => {
+                    n.var = true
+                }
+                AggKind::First => n.first = true,
+                AggKind::Last => n.last = true,
+                AggKind::Count | AggKind::CountRows => {}
+            }
+        }
+        needs
+    }
+}
+
+/// Per-group statistics of one value input. Variance uses sums shifted by the group's
+/// first value (`s1 = Σ(x-k)`, `s2 = Σ(x-k)²`), stable for data far from zero.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Stats {
+    pub count: Vec<u64>,
+    pub sum: Vec<f64>,
+    pub min: Vec<f64>,
+    pub max: Vec<f64>,
+    pub shift: Vec<f64>,
+    pub s1: Vec<f64>,
+    pub s2: Vec<f64>,
+    /// Position (scan order) and value of the first / last row; position u64::MAX = none.
+    pub first: Vec<(u64, Option<f64>)>,
+    pub last: Vec<(u64, Option<f64>)>,
+}
+
+fn sized<T: Clone>(on: bool, n: usize, v: T) -> Vec<T> {
+    if on { vec![v; n] } else { Vec::new() }
+}
+
+impl Stats {
+    fn new(needs: Needs, n: usize) -> Self {
+        Self {
+            count: vec![0; n],
+            sum: sized(needs.sum, n, 0.0),
+            min: sized(needs.min, n, f64::NAN),
+            max: sized(needs.max, n, f64::NAN),
+            shift: sized(needs.var, n, 0.0),
+            s1: sized(needs.var, n, 0.0),
+            s2: sized(needs.var, n, 0.0),
+            first: sized(needs.first, n, (u64::MAX, None)),
+            last: sized(needs.last, n, (u64::MAX, None)),
+        }
+    }
+
+    /// Mean and sum of squared deviations of group `g`.
+    pub(crate) fn moments(&self, g: usize) -> (f64, f64) {
+        let n = self.count[g] as f64;
+        if n == 0.0 {
+            return (f64::NAN, f64::NAN);
+        }
+        let (s1, s2) = (self.s1[g], self.s2[g]);
+        (self.shift[g] + s1 / n, (s2 - s1 * s1 / n).max(0.0))
+    }
+
+    fn merge(&mut self, other: &Stats) {
+        for g in 0..self.count.len() {
+            let (na, nb) = (self.count[g], other.count[g]);
+            if !self.s1.is_empty() && nb > 0 {
+                if na == 0 {
+                    self.shift[g] = other.shift[g];
+                    self.s1[g] = other.s1[g];
+                    self.s2[g] = other.s2[g];
+                } else {
+                    // Chan et al.: combine (n, mean, M2), stored back with shift = mean.
+                    let (ma, qa) = self.moments(g);
+                    let (mb, qb) = other.moments(g);
+                    let n = (na + nb) as f64;
+                    let delta = mb - ma;
+                    self.shift[g] = ma + delta * nb as f64 / n;
+                    self.s1[g] = 0.0;
+                    self.s2[g] = qa + qb + delta * delta * na as f64 * nb as f64 / n;
+                }
+            }
+            self.count[g] = na + nb;
+            if !self.sum.is_empty() {
+                self.sum[g] += other.sum[g];
+            }
+            if !self.min.is_empty()
+                && nb > 0
+                && (na == 0 || other.min[g].total_cmp(&self.min[g]).is_lt())
+            {
+                self.min[g] = other.min[g];
+            }
+            if !self.max.is_empty()
+                && nb > 0
+                && (na == 0 || other.max[g].total_cmp(&self.max[g]).is_gt())
+            {
+                self.max[g] = other.max[g];
+            }
+            if !self.first.is_empty() && other.first[g].0 < self.first[g].0 {
+                self.first[g] = other.first[g];
+            }
+            if !self.last.is_empty()
+                && other.last[g].0 != u64::MAX
+                && (self.last[g].0 == u64::MAX || other.last[g].0 > self.last[g].0)
+            {
+                self.last[g] = other.last[g];
+            }
+        }
+    }
+}
+
+/// Statistics of every group: rows (after filters) and each input's statistics.
+#[derive(Debug, Clone)]
+pub(crate) struct Partial {
+    pub rows: Vec<u64>,
+    pub inputs: Vec<Stats>,
+}
+
+impl Partial {
+    pub(crate) fn new(needs: &[Needs], ngroups: usize) -> Self {
+        Self {
+            rows: vec![0; ngroups],
+            inputs: needs.iter().map(|n| Stats::new(*n, ngroups)).collect(),
+        }
+    }
+
+    pub(crate) fn merge(mut self, other: Partial) -> Partial {
+        for (a, b) in self.rows.iter_mut().zip(&other.rows) {
+            *a += b;
+        }
+        for (a, b) in self.inputs.iter_mut().zip(&other.inputs) {
+            a.merge(b);
+        }
+        self
+    }
+}
+
+/// Where a block lies: its index range per dimension (relative to the selected ranges)
+/// and the scan position of its first element.
+pub(crate) struct Block<'a> {
+    pub spec: &'a DenseSpec,
+    pub start: Vec<usize>,
+    pub len: Vec<usize>,
+    pub position: u64,
+}
+
+impl Block<'_> {
+    /// Calls `f(element, group)` for every element of the block (C order) that a group
+    /// takes.
+    #[inline]
+    fn visit(&self, mut f: impl FnMut(usize, usize)) {
+        let nd = self.len.len();
+        if nd == 0 || self.len.contains(&0) {
+            return;
+        }
+        let dims = &self.spec.dims;
+        let strides = &self.spec.group_strides;
+        let last = nd - 1;
+        let inner = self.len[last];
+        let inner_codes = &dims[last].codes[self.start[last]..self.start[last] + inner];
+        let inner_stride = strides[last];
+        let mut idx = vec![0usize; last];
+        let mut element = 0;
+        loop {
+            let mut base = 0;
+            let mut excluded = false;
+            for d in 0..last {
+                let code = dims[d].codes[self.start[d] + idx[d]];
+                if code == EXCLUDED {
+                    excluded = true;
+                    break;
+                }
+                base += code as usize * strides[d];
+            }
+            if !excluded {
+                for (j, &code) in inner_codes.iter().enumerate() {
+                    if code != EXCLUDED {
+                        f(element + j, base + code as usize * inner_stride);
+                    }
+                }
+            }
+            element += inner;
+            let mut d = last;
+            loop {
+                if d == 0 {
+                    return;
+                }
+                d -= 1;
+                idx[d] += 1;
+                if idx[d] < self.len[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+    }
+
+    /// Adds the block's rows (those `keep` allows) to `partial.rows`.
+    pub(crate) fn count_rows(&self, keep: Option<&BooleanArray>, rows: &mut [u64]) {
+        match keep {
+            None => self.visit(|_, g| rows[g] += 1),
+            Some(k) => self.visit(|e, g| {
+                if k.value(e) {
+                    rows[g] += 1
+                }
+            }),
+        }
+    }
+
+    /// Adds `values` (one per element of the block) to `stats`.
+    pub(crate) fn accumulate(
+        &self,
+        values: &ArrayRef,
+        keep: Option<&BooleanArray>,
+        needs: Needs,
+        stats: &mut Stats,
+    ) -> Result<()> {
+        let nulls = values.logical_nulls();
+        if let Some(v) = values.as_any().downcast_ref::<Float32Array>() {
+            self.accumulate_slice(v.values(), nulls.as_ref(), keep, needs, stats);
+        } else if let Some(v) = values.as_any().downcast_ref::<Float64Array>() {
+            self.accumulate_slice(v.values(), nulls.as_ref(), keep, needs, stats);
+        } else {
+            let as_f64 = cast(values, &DataType::Float64)?;
+            let Some(v) = as_f64.as_any().downcast_ref::<Float64Array>() else {
+                return exec_err!("dense aggregate: cannot read {} values", values.data_type());
+            };
+            self.accumulate_slice(v.values(), nulls.as_ref(), keep, needs, stats);
+        }
+        Ok(())
+    }
+
+    fn accumulate_slice<T: Copy + Into<f64>>(
+        &self,
+        values: &[T],
+        nulls: Option<&NullBuffer>,
+        keep: Option<&BooleanArray>,
+        needs: Needs,
+        s: &mut Stats,
+    ) {
+        let position = self.position;
+        self.visit(|e, g| {
+            if keep.is_some_and(|k| !k.value(e)) {
+                return;
+            }
+            let valid = nulls.is_none_or(|n| n.is_valid(e));
+            let v: f64 = values[e].into();
+            let pos = position + e as u64;
+            if needs.first && pos < s.first[g].0 {
+                s.first[g] = (pos, valid.then_some(v));
+            }
+            if needs.last && (s.last[g].0 == u64::MAX || pos > s.last[g].0) {
+                s.last[g] = (pos, valid.then_some(v));
+            }
+            if !valid {
+                return;
+            }
+            let first_value = s.count[g] == 0;
+            s.count[g] += 1;
+            if needs.sum {
+                s.sum[g] += v;
+            }
+            if needs.min && (first_value || v.total_cmp(&s.min[g]).is_lt() && !v.is_nan()) {
+                s.min[g] = v;
+            }
+            if needs.max && (first_value || v.total_cmp(&s.max[g]).is_gt()) {
+                s.max[g] = v;
+            }
+            if needs.var {
+                if first_value {
+                    s.shift[g] = v;
+                }
+                let d = v - s.shift[g];
+                s.s1[g] += d;
+                s.s2[g] += d * d;
+            }
+        });
+    }
+}

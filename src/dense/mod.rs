@@ -1,0 +1,12 @@
+//! Dense array aggregation (DESIGN.md §4): `GROUP BY` over dimension columns of gridded
+//! data needs no hash table, because each row's group follows from its array indices. The
+//! optimizer rule finds eligible aggregates over NetCDF scans and replaces them by a strided
+//! reduction over the decoded variable blocks on the CPU pool.
+
+mod exec;
+mod kernel;
+mod rule;
+mod source;
+mod spec;
+
+pub use rule::DenseAggregateRule;

@@ -1,0 +1,109 @@
+//! `DenseAggregateRule`: the physical optimizer rule that replaces an aggregate over a NetCDF
+//! scan (through projections, filters and repartitions, in Single or Partial/Final form) by
+//! a [`DenseAggregateExec`] when its keys and aggregates allow (see [`DenseSpec`]).
+//! `SET quiver.dense_aggregate = false` turns it off.
+
+use std::sync::Arc;
+
+use datafusion::common::Result;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::physical_expr::Partitioning;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
+use quiver_sql::QuiverSqlOptions;
+
+use super::exec::DenseAggregateExec;
+use super::source::{passes_rows_through, trace};
+use super::spec::DenseSpec;
+
+/// Plans eligible aggregates over array scans as dense aggregations.
+#[derive(Debug, Default)]
+pub struct DenseAggregateRule;
+
+impl PhysicalOptimizerRule for DenseAggregateRule {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let enabled = config
+            .extensions
+            .get::<QuiverSqlOptions>()
+            .is_none_or(|o| o.dense_aggregate);
+        if !enabled {
+            return Ok(plan);
+        }
+        let threads = config.execution.target_partitions;
+        plan.transform_down(|node| {
+            Ok(match dense_form(&node, threads)? {
+                Some(dense) => Transformed::new(dense, true, TreeNodeRecursion::Jump),
+                None => Transformed::no(node),
+            })
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "dense_aggregate"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// The dense replacement of `node`, keeping its output partitioning so the plan above
+/// stays valid.
+fn dense_form(
+    node: &Arc<dyn ExecutionPlan>,
+    threads: usize,
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let Some(agg) = node.downcast_ref::<AggregateExec>() else {
+        return Ok(None);
+    };
+    let raw = match agg.mode() {
+        AggregateMode::Single | AggregateMode::SinglePartitioned => agg,
+        AggregateMode::Final | AggregateMode::FinalPartitioned => {
+            let mut input = agg.input();
+            while let Some(next) = passes_rows_through(input) {
+                input = next;
+            }
+            match input.downcast_ref::<AggregateExec>() {
+                Some(partial) if *partial.mode() == AggregateMode::Partial => partial,
+                _ => return Ok(None),
+            }
+        }
+        _ => return Ok(None),
+    };
+    let Some(source) = trace(raw.input())? else {
+        return Ok(None);
+    };
+    // A plan that cannot be made dense keeps its generic form; errors here are not the
+    // query's errors.
+    let spec = match DenseSpec::try_new(
+        &source,
+        raw.group_expr(),
+        raw.aggr_expr(),
+        raw.filter_expr(),
+        node.schema(),
+    ) {
+        Ok(Some(spec)) => spec,
+        Ok(None) | Err(_) => return Ok(None),
+    };
+    let dense: Arc<dyn ExecutionPlan> = Arc::new(DenseAggregateExec::new(spec, threads));
+    let partitioning = node.output_partitioning().clone();
+    Ok(Some(match partitioning {
+        p if p.partition_count() <= 1 => dense,
+        Partitioning::Hash(exprs, n) => Arc::new(RepartitionExec::try_new(
+            dense,
+            Partitioning::Hash(exprs, n),
+        )?),
+        p => Arc::new(RepartitionExec::try_new(
+            dense,
+            Partitioning::RoundRobinBatch(p.partition_count()),
+        )?),
+    }))
+}
