@@ -86,7 +86,9 @@ impl Stats {
             return (f64::NAN, f64::NAN);
         }
         let (s1, s2) = (self.s1[g], self.s2[g]);
-        (self.shift[g] + s1 / n, (s2 - s1 * s1 / n).max(0.0))
+        // Rounding can leave a tiny negative sum; NaN stays NaN.
+        let m2 = s2 - s1 * s1 / n;
+        (self.shift[g] + s1 / n, if m2 < 0.0 { 0.0 } else { m2 })
     }
 
     fn merge(&mut self, other: &Stats) {

@@ -11,6 +11,7 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::utils::split_conjunction;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
@@ -32,11 +33,13 @@ pub(crate) struct ScanSource {
     pub filters: Vec<Arc<dyn PhysicalExpr>>,
 }
 
-/// Nodes that neither change rows nor columns, only batching or partitioning.
+/// Nodes that change neither rows nor columns, only partitioning or scheduling.
 pub(crate) fn passes_rows_through(
     plan: &Arc<dyn ExecutionPlan>,
 ) -> Option<&Arc<dyn ExecutionPlan>> {
     if let Some(p) = plan.downcast_ref::<RepartitionExec>() {
+        Some(p.input())
+    } else if let Some(p) = plan.downcast_ref::<CooperativeExec>() {
         Some(p.input())
     } else {
         plan.downcast_ref::<CoalescePartitionsExec>()

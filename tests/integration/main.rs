@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod copy;
+mod dense;
 mod engine;
 mod hdf5;
 mod mutation;

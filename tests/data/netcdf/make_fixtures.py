@@ -216,6 +216,44 @@ def hdf5_file():
     EXPECTED["external_storage.h5"] = {"datasets": {"ext": {"values": [0, 1, 2, 3]}}}
 
 
+def cube_files():
+    """Three yearly NetCDF-4 files of a monthly time x lat x lon cube for the differential
+    tests of the dense aggregation: seeded values, a float with fill values, a float with
+    NaN, a packed int16 variable, one file deflated; written in another order than their
+    times."""
+    rng = np.random.default_rng(20261125)
+    for k, year in enumerate([2003, 2001, 2002]):
+        p = path(f"cube_{'cab'[k]}.nc")
+        with netCDF4.Dataset(p, "w", format="NETCDF4") as ds:
+            ds.createDimension("time", None)
+            ds.createDimension("lat", 6)
+            ds.createDimension("lon", 8)
+            t = ds.createVariable("time", "f8", ("time",))
+            t.units = "days since 2001-01-01 00:00:00"
+            t.calendar = "proleptic_gregorian"
+            lat = ds.createVariable("lat", "f4", ("lat",))
+            lon = ds.createVariable("lon", "f4", ("lon",))
+            tas = ds.createVariable("tas", "f4", ("time", "lat", "lon"), fill_value=np.float32(1e20),
+                                    zlib=k == 1, chunksizes=(1, 3, 8))
+            qc = ds.createVariable("qc", "f4", ("time", "lat", "lon"), fill_value=False)
+            pr = ds.createVariable("pr", "i2", ("time", "lat", "lon"), fill_value=np.int16(-32767))
+            pr.scale_factor = 0.01
+            pr.add_offset = 5.0
+            start = (np.datetime64(f"{year}-01-01") - np.datetime64("2001-01-01")).astype(int)
+            t[:] = start + np.arange(12) * 30.4 + 15.0
+            lat[:] = np.linspace(-75.0, 75.0, 6)
+            lon[:] = np.arange(8) * 45.0
+            data = rng.normal(280.0, 15.0, (12, 6, 8)).astype("f4")
+            tas[:] = np.ma.masked_array(data, mask=rng.random((12, 6, 8)) < 0.05)
+            quality = rng.normal(1.0, 0.5, (12, 6, 8)).astype("f4")
+            quality[rng.random((12, 6, 8)) < 0.01] = np.nan
+            qc[:] = quality
+            pr.set_auto_scale(False)
+            raw = rng.integers(-500, 500, (12, 6, 8)).astype("i2")
+            raw[rng.random((12, 6, 8)) < 0.05] = -32767
+            pr[:] = raw
+
+
 def main():
     grid_file("classic.nc", "NETCDF3_CLASSIC")
     grid_file("offset64.nc", "NETCDF3_64BIT_OFFSET")
@@ -228,6 +266,7 @@ def main():
     # 360_day day 59 = 2001-02-30, which does not exist in the Gregorian calendar.
     calendar_file("day360_feb30.nc", "360_day", [0.0, 59.0])
     hdf5_file()
+    cube_files()
     EXPECTED["_versions"] = {
         "netCDF4": netCDF4.__version__, "libnetcdf": netCDF4.__netcdf4libversion__,
         "h5py": h5py.__version__, "libhdf5": h5py.version.hdf5_version, "numpy": np.__version__,
