@@ -1,5 +1,5 @@
 //! Ways to reach a NetCDF table from SQL: the `read_netcdf(paths, variables => [...],
-//! decode_cf => true)` table function, `CREATE EXTERNAL TABLE ... STORED AS NETCDF`, and
+//! decode_cf => true, nearest => 'lat=59.3')` table function, `CREATE EXTERNAL TABLE ... STORED AS NETCDF`, and
 //! file names ending in `.nc` in `FROM` (wrapping DataFusion's dynamic file catalog).
 
 use std::sync::Arc;
@@ -41,6 +41,7 @@ impl NamedArgsTableFunction for ReadNetCdfFunc {
                 "decode_times",
                 "group",
                 "filename",
+                "nearest",
             ],
         )?;
         let paths = match args.positional.as_slice() {
@@ -62,6 +63,9 @@ impl NamedArgsTableFunction for ReadNetCdfFunc {
         }
         if let Some(v) = args.get("filename") {
             options.filename = boolean(name, "filename", v)?;
+        }
+        if let Some(v) = args.get("nearest") {
+            options.nearest = super::nearest::parse(&string(name, "nearest", v)?)?;
         }
         Ok(Arc::new(NetCdfTable::try_new(
             &expand_local_paths("read_netcdf", &paths)?,
@@ -119,9 +123,10 @@ impl TableProviderFactory for NetCdfTableFactory {
                 "decode_times" => options.decode_times = Some(option_bool("decode_times", value)?),
                 "filename" => options.filename = option_bool("filename", value)?,
                 "group" => options.group = value.clone(),
+                "nearest" => options.nearest = super::nearest::parse(value)?,
                 other => {
                     return plan_err!(
-                        "unknown netcdf option \"{other}\" (valid options: variables, decode_cf, decode_times, group, filename)"
+                        "unknown netcdf option \"{other}\" (valid options: variables, decode_cf, decode_times, group, filename, nearest)"
                     );
                 }
             }

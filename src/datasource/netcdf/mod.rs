@@ -5,6 +5,7 @@ pub mod cf;
 pub mod exec;
 pub mod factory;
 pub mod info;
+mod nearest;
 pub mod schema;
 pub mod table;
 

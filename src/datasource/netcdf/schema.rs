@@ -34,6 +34,8 @@ pub struct NetCdfOptions {
     pub group: String,
     /// Add a `filename` column telling which file each row came from.
     pub filename: bool,
+    /// Nearest-coordinate selections, `(dimension, value)`: only the closest index is read.
+    pub nearest: Vec<(String, String)>,
 }
 
 impl NetCdfOptions {
@@ -55,6 +57,7 @@ impl Default for NetCdfOptions {
             decode_times: None,
             group: String::new(),
             filename: false,
+            nearest: Vec::new(),
         }
     }
 }
@@ -630,10 +633,5 @@ impl ArrayLayout {
             Some(decode) => decode.apply(array),
             None => Ok(array),
         }
-    }
-
-    /// Total rows: the product of the dimension sizes.
-    pub(crate) fn num_rows(&self) -> u64 {
-        self.dims.iter().map(|d| d.size).product()
     }
 }

@@ -21,13 +21,18 @@ use super::schema::{ArrayLayout, NetCdfOptions};
 #[derive(Debug)]
 pub struct NetCdfTable {
     layout: Arc<ArrayLayout>,
+    /// Index ranges the table covers (narrowed by `nearest`, else every index).
+    base: Vec<(u64, u64)>,
 }
 
 impl NetCdfTable {
     /// Opens `paths` (files; globs already expanded) with `options`.
     pub fn try_new(paths: &[String], options: &NetCdfOptions) -> Result<Self> {
+        let layout = ArrayLayout::try_new(paths, options)?;
+        let base = super::nearest::ranges(&layout.dims, &options.nearest)?;
         Ok(Self {
-            layout: Arc::new(ArrayLayout::try_new(paths, options)?),
+            layout: Arc::new(layout),
+            base,
         })
     }
 
@@ -134,7 +139,8 @@ impl TableProvider for NetCdfTable {
     }
 
     fn statistics(&self) -> Option<Statistics> {
-        let rows = usize::try_from(self.layout.num_rows()).ok()?;
+        let rows: u64 = self.base.iter().map(|(a, b)| b - a).product();
+        let rows = usize::try_from(rows).ok()?;
         Some(Statistics::new_unknown(&self.layout.schema).with_num_rows(Precision::Exact(rows)))
     }
 
@@ -145,7 +151,7 @@ impl TableProvider for NetCdfTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut ranges: Vec<(u64, u64)> = self.layout.dims.iter().map(|d| (0, d.size)).collect();
+        let mut ranges = self.base.clone();
         for filter in filters {
             for (k, lo, hi) in self.filter_ranges(filter) {
                 let r = &mut ranges[k];
