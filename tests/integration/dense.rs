@@ -248,6 +248,22 @@ async fn ineligible_queries_keep_the_generic_plan() {
 }
 
 #[tokio::test]
+async fn nearest_cell_is_read_alone_and_agrees() {
+    let from = cube();
+    let sql = format!(
+        "SELECT date_part('year', time) AS y, avg(tas), max(pr) \
+         FROM read_netcdf({from}, nearest => 'lat=40, lon=100') GROUP BY 1 ORDER BY 1"
+    );
+    assert!(check(&sql, &[1, 8]).await);
+    // lat 45 (index 4 of -75..75 by 30) and lon 90 (index 2 of 0..315 by 45) are nearest.
+    let (_, plan) = run(&sql, true, 2).await;
+    assert!(
+        plan.contains("ranges=[time[0..36], lat[4..5], lon[2..3]]"),
+        "{plan}"
+    );
+}
+
+#[tokio::test]
 async fn distinct_dimension_values_are_dense() {
     let from = cube();
     let sql = format!("SELECT DISTINCT lat FROM {from} ORDER BY lat");
