@@ -11,6 +11,7 @@
 //! functions against values printed by Python, and both workloads on a tiny CSV.
 
 mod checksum;
+mod climate;
 mod measure;
 mod titanic;
 mod udfs;
@@ -32,13 +33,17 @@ const WORKLOADS: &[&str] = &[
     "curvefit.results_csv",
     "curvefit.synthetic_1e5",
     "wordcount.top10_overall_and_per_book",
+    "climate.grid_mean",
+    "climate.point_annual",
+    "climate.month_clim",
 ];
 
 /// quiver on the peer benchmarks' workloads; one JSON line per workload.
 #[derive(Debug, Parser)]
 #[command(name = "workloads")]
 struct Args {
-    /// Workloads to run, comma-separated: a family (`titanic`, `curvefit`, `wordcount`),
+    /// Workloads to run, comma-separated: a family (`titanic`, `curvefit`, `wordcount`,
+    /// `climate`),
     /// one workload (`titanic.groupby`) or `all`.
     #[arg(long, value_delimiter = ',', default_value = "titanic")]
     workloads: Vec<String>,
@@ -217,6 +222,22 @@ fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             &engine,
             &books,
             &results_csv,
+            args.runs,
+            &sink,
+        ))?;
+    }
+    if WORKLOADS
+        .iter()
+        .any(|w| w.starts_with("climate.") && selected(&args, w))
+    {
+        let dir = [data_dir.clone(), course.clone()]
+            .into_iter()
+            .find(|d| d.join("tas1840.nc").is_file())
+            .unwrap_or(course);
+        runtime.block_on(climate::run(
+            &engine,
+            &dir,
+            |w| selected(&args, w),
             args.runs,
             &sink,
         ))?;

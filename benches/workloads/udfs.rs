@@ -23,7 +23,7 @@ fn quote(path: &Path) -> String {
 }
 
 /// Column `i` of every batch as f64 (NULL -> NaN).
-fn f64_column(batches: &[RecordBatch], i: usize) -> Result<Vec<f64>> {
+pub fn f64_column(batches: &[RecordBatch], i: usize) -> Result<Vec<f64>> {
     let mut out = Vec::new();
     for b in batches {
         let c = cast(b.column(i), &DataType::Float64)?;
@@ -33,7 +33,7 @@ fn f64_column(batches: &[RecordBatch], i: usize) -> Result<Vec<f64>> {
     Ok(out)
 }
 
-fn record(
+pub fn record(
     workload: &str,
     timings: Timings,
     checksum: String,
@@ -48,7 +48,7 @@ fn record(
     }
 }
 
-fn emit(sink: &Sink, record: &Record) -> Result<()> {
+pub fn emit(sink: &Sink, record: &Record) -> Result<()> {
     sink.emit(&record.to_json_line())
         .map_err(|e| DataFusionError::External(Box::new(e)))
 }
