@@ -12,6 +12,7 @@
 
 mod checksum;
 mod climate;
+mod cube;
 mod measure;
 mod titanic;
 mod udfs;
@@ -36,6 +37,8 @@ const WORKLOADS: &[&str] = &[
     "climate.grid_mean",
     "climate.point_annual",
     "climate.month_clim",
+    "cube.grid_mean",
+    "cube.month_clim",
 ];
 
 /// quiver on the peer benchmarks' workloads; one JSON line per workload.
@@ -43,7 +46,7 @@ const WORKLOADS: &[&str] = &[
 #[command(name = "workloads")]
 struct Args {
     /// Workloads to run, comma-separated: a family (`titanic`, `curvefit`, `wordcount`,
-    /// `climate`),
+    /// `climate`, `cube`),
     /// one workload (`titanic.groupby`) or `all`.
     #[arg(long, value_delimiter = ',', default_value = "titanic")]
     workloads: Vec<String>,
@@ -239,6 +242,22 @@ fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             &dir,
             |w| selected(&args, w),
             args.runs,
+            &sink,
+        ))?;
+    }
+    if WORKLOADS
+        .iter()
+        .any(|w| w.starts_with("cube.") && selected(&args, w))
+    {
+        let threads = args.target_partitions.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        runtime.block_on(cube::run(
+            &engine,
+            &data_dir.join("cube"),
+            |w| selected(&args, w),
+            args.runs,
+            threads,
             &sink,
         ))?;
     }

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, Float64Array, TimestampMicrosecondArray, make_array,
+    Array, ArrayRef, Float32Array, Float64Array, TimestampMicrosecondArray, make_array,
 };
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::cast;
@@ -65,6 +65,15 @@ impl CfDecode {
 
     /// Decodes raw values: missing values to NULL, then unpacking.
     pub(crate) fn apply(&self, raw: ArrayRef) -> Result<ArrayRef> {
+        if self.scale.is_none() && self.offset.is_none() {
+            // Only missing values: mark them in the array's own type, no conversion.
+            if let Some(v) = raw.as_any().downcast_ref::<Float32Array>() {
+                return self.mask_missing(&raw, v.values().iter().map(|x| f64::from(*x)));
+            }
+            if let Some(v) = raw.as_any().downcast_ref::<Float64Array>() {
+                return self.mask_missing(&raw, v.values().iter().copied());
+            }
+        }
         let as_f64 = cast(&raw, &DataType::Float64)?;
         let Some(values) = as_f64.as_any().downcast_ref::<Float64Array>() else {
             return exec_err!(
@@ -92,6 +101,20 @@ impl CfDecode {
         let unpacked = Float64Array::new(unpacked.values().clone(), nulls);
         let target = self.output_type(raw.data_type());
         Ok(cast(&(Arc::new(unpacked) as ArrayRef), &target)?)
+    }
+
+    /// `raw` with the positions whose `values` are missing values marked NULL.
+    fn mask_missing(&self, raw: &ArrayRef, values: impl Iterator<Item = f64>) -> Result<ArrayRef> {
+        if self.missing.is_empty() {
+            return Ok(Arc::clone(raw));
+        }
+        let valid = NullBuffer::from_iter(values.map(|v| !self.is_missing(v)));
+        if valid.null_count() == 0 {
+            return Ok(Arc::clone(raw));
+        }
+        let nulls = NullBuffer::union(raw.nulls(), Some(&valid));
+        let data = raw.to_data().into_builder().nulls(nulls).build()?;
+        Ok(make_array(data))
     }
 
     fn is_missing(&self, value: f64) -> bool {
