@@ -174,11 +174,49 @@ pub(crate) struct Block<'a> {
     pub position: u64,
 }
 
+/// How the innermost dimension's indices of a block map to groups.
+#[derive(Debug, Clone, Copy)]
+enum Inner {
+    /// Every index to the group at this offset (the dimension is not a key).
+    Same(usize),
+    /// Index j to the group at offset + j (the dimension is a key, values distinct).
+    Consecutive(usize),
+    /// Look each index's code up (excluded indices, repeated values).
+    Mixed,
+}
+
 impl Block<'_> {
-    /// Calls `f(element, group)` for every element of the block (C order) that a group
-    /// takes.
+    /// The group codes of the innermost dimension over this block.
+    fn inner_codes(&self) -> &[u32] {
+        let last = self.len.len() - 1;
+        &self.spec.dims[last].codes[self.start[last]..self.start[last] + self.len[last]]
+    }
+
+    fn inner_shape(&self) -> Inner {
+        let codes = self.inner_codes();
+        let stride = self.spec.group_strides[self.len.len() - 1];
+        match codes.first() {
+            Some(&c0) if c0 != EXCLUDED && codes.iter().all(|c| *c == c0) => {
+                Inner::Same(c0 as usize * stride)
+            }
+            Some(&c0)
+                if c0 != EXCLUDED
+                    && stride == 1
+                    && codes
+                        .iter()
+                        .enumerate()
+                        .all(|(j, c)| *c as usize == c0 as usize + j) =>
+            {
+                Inner::Consecutive(c0 as usize)
+            }
+            _ => Inner::Mixed,
+        }
+    }
+
+    /// Calls `f(element, base)` for every run of the innermost dimension (C order) whose
+    /// outer indices a group takes; `base` is the group offset of those outer indices.
     #[inline]
-    fn visit(&self, mut f: impl FnMut(usize, usize)) {
+    fn runs(&self, mut f: impl FnMut(usize, usize)) {
         let nd = self.len.len();
         if nd == 0 || self.len.contains(&0) {
             return;
@@ -187,8 +225,6 @@ impl Block<'_> {
         let strides = &self.spec.group_strides;
         let last = nd - 1;
         let inner = self.len[last];
-        let inner_codes = &dims[last].codes[self.start[last]..self.start[last] + inner];
-        let inner_stride = strides[last];
         let mut idx = vec![0usize; last];
         let mut element = 0;
         loop {
@@ -203,11 +239,7 @@ impl Block<'_> {
                 base += code as usize * strides[d];
             }
             if !excluded {
-                for (j, &code) in inner_codes.iter().enumerate() {
-                    if code != EXCLUDED {
-                        f(element + j, base + code as usize * inner_stride);
-                    }
-                }
+                f(element, base);
             }
             element += inner;
             let mut d = last;
@@ -225,11 +257,32 @@ impl Block<'_> {
         }
     }
 
+    /// Calls `f(element, group)` for every element of the block (C order) that a group
+    /// takes.
+    #[inline]
+    fn visit(&self, mut f: impl FnMut(usize, usize)) {
+        let codes = self.inner_codes();
+        let stride = self.spec.group_strides[self.len.len().saturating_sub(1)];
+        self.runs(|element, base| {
+            for (j, &code) in codes.iter().enumerate() {
+                if code != EXCLUDED {
+                    f(element + j, base + code as usize * stride);
+                }
+            }
+        });
+    }
+
     /// Adds the block's rows (those `keep` allows) to `partial.rows`.
     pub(crate) fn count_rows(&self, keep: Option<&BooleanArray>, rows: &mut [u64]) {
-        match keep {
-            None => self.visit(|_, g| rows[g] += 1),
-            Some(k) => self.visit(|e, g| {
+        let inner = self.len.last().copied().unwrap_or(0);
+        match (keep, self.inner_shape()) {
+            (None, Inner::Same(offset)) => self.runs(|_, base| rows[base + offset] += inner as u64),
+            (None, Inner::Consecutive(offset)) => self.runs(|_, base| {
+                let start = base + offset;
+                rows[start..start + inner].iter_mut().for_each(|r| *r += 1);
+            }),
+            (None, Inner::Mixed) => self.visit(|_, g| rows[g] += 1),
+            (Some(k), _) => self.visit(|e, g| {
                 if k.value(e) {
                     rows[g] += 1
                 }
@@ -268,6 +321,13 @@ impl Block<'_> {
         needs: Needs,
         s: &mut Stats,
     ) {
+        let plain = keep.is_none()
+            && nulls.is_none()
+            && !(needs.min || needs.max || needs.var || needs.first || needs.last);
+        if plain {
+            self.accumulate_plain(values, needs.sum, s);
+            return;
+        }
         let position = self.position;
         self.visit(|e, g| {
             if keep.is_some_and(|k| !k.value(e)) {
@@ -306,4 +366,48 @@ impl Block<'_> {
             }
         });
     }
+
+    /// Count and sum of values without NULLs, filters or other statistics, a run at a time:
+    /// a run into one group is summed in eight lanes, a run over consecutive groups adds
+    /// element-wise (both vectorise).
+    fn accumulate_plain<T: Copy + Into<f64>>(&self, values: &[T], sum: bool, s: &mut Stats) {
+        let inner = self.len.last().copied().unwrap_or(0);
+        match self.inner_shape() {
+            Inner::Same(offset) => self.runs(|e, base| {
+                let g = base + offset;
+                s.count[g] += inner as u64;
+                if sum {
+                    s.sum[g] += lane_sum(&values[e..e + inner]);
+                }
+            }),
+            Inner::Consecutive(offset) => self.runs(|e, base| {
+                let g = base + offset;
+                s.count[g..g + inner].iter_mut().for_each(|c| *c += 1);
+                if sum {
+                    for (acc, v) in s.sum[g..g + inner].iter_mut().zip(&values[e..e + inner]) {
+                        *acc += (*v).into();
+                    }
+                }
+            }),
+            Inner::Mixed => self.visit(|e, g| {
+                s.count[g] += 1;
+                if sum {
+                    s.sum[g] += values[e].into();
+                }
+            }),
+        }
+    }
+}
+
+/// The sum of `values` in f64, accumulated in eight independent lanes.
+fn lane_sum<T: Copy + Into<f64>>(values: &[T]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let chunks = values.chunks_exact(8);
+    let rest: f64 = chunks.remainder().iter().map(|v| (*v).into()).sum();
+    for chunk in chunks {
+        for (lane, v) in lanes.iter_mut().zip(chunk) {
+            *lane += (*v).into();
+        }
+    }
+    lanes.iter().sum::<f64>() + rest
 }
