@@ -141,6 +141,9 @@ mod serve {
         /// Address for PostgreSQL clients (loopback by default).
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5433")]
         pg: SocketAddr,
+        /// Also serve Arrow Flight SQL clients at ADDR (e.g. 127.0.0.1:50051).
+        #[arg(long, value_name = "ADDR")]
+        flight: Option<SocketAddr>,
         /// Run the statements in FILE before accepting clients (e.g. CREATE EXTERNAL TABLE).
         #[arg(long, value_name = "FILE")]
         init: Vec<PathBuf>,
@@ -202,13 +205,14 @@ mod serve {
         };
         let options = ServerOptions {
             pg_addr: args.pg,
+            flight_addr: args.flight,
             credentials,
             read_only: args.read_only,
             max_connections: args.max_connections,
             statement_timeout,
         };
         let auth = if options.credentials.is_some() {
-            "SCRAM-SHA-256 password"
+            "password"
         } else {
             "none (use --user and --password-env to require a password)"
         };
@@ -218,6 +222,9 @@ mod serve {
             server.pg_addr(),
             if args.read_only { ", read-only" } else { "" }
         );
+        if let Some(addr) = server.flight_addr() {
+            eprintln!("quiver: serving Arrow Flight SQL clients on {addr}");
+        }
         shutdown_signal().await;
         eprintln!("quiver: shutting down");
         server.shutdown().await;

@@ -7,6 +7,7 @@
 
 mod copy;
 mod engine;
+mod flight;
 mod hdf5;
 mod mutation;
 mod netcdf;

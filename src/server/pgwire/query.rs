@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{DdlStatement, Expr, LogicalPlan, WriteOp};
+use datafusion::logical_expr::{DdlStatement, LogicalPlan, WriteOp};
 use datafusion::sql::parser::Statement;
 use datafusion_postgres::QueryHook;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
@@ -36,7 +35,7 @@ use tokio::time::Instant;
 
 use super::Shared;
 use crate::Engine;
-use crate::server::sqlstate;
+use crate::server::{sqlstate, statement};
 
 /// A statement prepared with the extended protocol.
 #[derive(Clone, Debug)]
@@ -419,62 +418,19 @@ fn command_tag(plan: &LogicalPlan) -> Option<CommandTag> {
 
 /// In read-only mode: refuses plans that create, change or drop tables, or write files.
 fn refuse_writes(plan: &LogicalPlan) -> PgWireResult<()> {
-    let mut refused = None;
-    let _ = plan.apply(|node| {
-        refused = match node {
-            LogicalPlan::Ddl(ddl) => Some(ddl.name().to_string()),
-            LogicalPlan::Dml(dml) => Some(dml.op.name().to_string()),
-            LogicalPlan::Copy(_) => Some("COPY".to_string()),
-            _ => None,
-        };
-        Ok(if refused.is_some() {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
-    });
-    match refused {
-        Some(what) => Err(error_info(
+    match statement::first_write(plan) {
+        Some(write) => Err(error_info(
             sqlstate::READ_ONLY,
-            format!("the server is read-only: {what} is not allowed"),
+            statement::read_only_message(&write),
         )),
         None => Ok(()),
     }
 }
 
-/// The parameters of a prepared plan, in `$1, $2, ...` order: their Arrow types where the
-/// planner inferred them (or from a cast such as `$1::int`), and the PostgreSQL types told
-/// to the client.
+/// The parameters of a prepared plan, in `$1, $2, ...` order: their Arrow types where
+/// known, and the PostgreSQL types told to the client.
 fn parameter_types(plan: &LogicalPlan) -> PgWireResult<(Vec<Option<DataType>>, Vec<Type>)> {
-    let mut types = plan.get_parameter_types().map_err(|e| user_error(&e))?;
-    if types.values().any(Option::is_none) {
-        let _ = plan.apply(|node| {
-            for expr in node.expressions() {
-                let _ = expr.apply(|e| {
-                    if let Expr::Cast(cast) = e
-                        && let Expr::Placeholder(p) = cast.expr.as_ref()
-                        && let Some(slot @ None) = types.get_mut(&p.id)
-                    {
-                        *slot = Some(cast.field.data_type().clone());
-                    }
-                    Ok(TreeNodeRecursion::Continue)
-                });
-            }
-            Ok(TreeNodeRecursion::Continue)
-        });
-    }
-    let mut ordered: Vec<(u32, Option<DataType>)> = types
-        .into_iter()
-        .map(|(id, t)| {
-            let n = id
-                .trim_start_matches('$')
-                .parse::<u32>()
-                .unwrap_or(u32::MAX);
-            (n, t)
-        })
-        .collect();
-    ordered.sort_by_key(|(n, _)| *n);
-    let arrow: Vec<Option<DataType>> = ordered.into_iter().map(|(_, t)| t).collect();
+    let arrow = statement::parameter_types(plan).map_err(|e| user_error(&e))?;
     let wire = arrow
         .iter()
         .map(|t| match t {
