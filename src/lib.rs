@@ -26,6 +26,7 @@ pub mod error;
 pub mod server;
 pub mod shell;
 
+pub use datasource::access::FileAccess;
 pub use engine::{Engine, EngineBuilder};
 pub use error::{Error, Result};
 

@@ -83,6 +83,10 @@ async fn run_async(cli: Cli) -> Result<()> {
     if let Some(limit) = &cli.memory_limit {
         builder = builder.memory_limit(quiver::error::parse_memory_size("--memory-limit", limit)?);
     }
+    #[cfg(feature = "server")]
+    if let Some(Command::Serve(args)) = &cli.command {
+        builder = builder.file_access(serve::confine(args)?);
+    }
     let engine = builder.build()?;
     match cli.command {
         #[cfg(feature = "server")]
@@ -132,8 +136,8 @@ mod serve {
     use std::time::Duration;
 
     use anyhow::{Context, Result, bail};
-    use quiver::Engine;
     use quiver::server::{Credentials, Server, ServerOptions};
+    use quiver::{Engine, FileAccess};
 
     /// Options of `quiver serve`.
     #[derive(Debug, clap::Args)]
@@ -162,16 +166,30 @@ mod serve {
         /// Longest a statement may run, rows included: 30s, 500ms, 5min (0 = no limit).
         #[arg(long, value_name = "DURATION")]
         statement_timeout: Option<String>,
-        /// Directory that relative file paths in SQL are resolved against.
+        /// The only directory clients may read files from; relative paths in SQL resolve
+        /// against it (default: the current directory).
         #[arg(long, value_name = "DIR")]
         data_root: Option<PathBuf>,
+        /// The only directory COPY ... TO may write into (default: no file writes).
+        #[arg(long, value_name = "DIR")]
+        output_dir: Option<PathBuf>,
+    }
+
+    /// The file access of the served engine: reads under the data root (relative paths in
+    /// SQL resolve against it), writes only under the output directory.
+    pub fn confine(args: &ServeArgs) -> Result<FileAccess> {
+        let root = args.data_root.clone().unwrap_or_else(|| PathBuf::from("."));
+        let mut access = FileAccess::confined(&root)
+            .with_context(|| format!("cannot use data root '{}'", root.display()))?;
+        if let Some(output) = &args.output_dir {
+            access = access
+                .with_output_dir(output)
+                .with_context(|| format!("cannot use output directory '{}'", output.display()))?;
+        }
+        Ok(access)
     }
 
     pub async fn run(engine: Engine, args: ServeArgs) -> Result<()> {
-        if let Some(root) = &args.data_root {
-            std::env::set_current_dir(root)
-                .with_context(|| format!("cannot use data root '{}'", root.display()))?;
-        }
         for file in &args.init {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read '{}'", file.display()))?;

@@ -40,6 +40,9 @@ pub const INTERNAL_ERROR: &str = "XX000";
 
 /// The SQLSTATE for an engine error.
 pub fn sqlstate(error: &DataFusionError) -> &'static str {
+    if crate::datasource::access::access_denied(error).is_some() {
+        return INSUFFICIENT_PRIVILEGE;
+    }
     match error.find_root() {
         DataFusionError::SQL(_, _) => SYNTAX_ERROR,
         DataFusionError::NotImplemented(_) => NOT_IMPLEMENTED,

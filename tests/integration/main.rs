@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod copy;
+mod data_root;
 mod engine;
 mod flight;
 mod hdf5;

@@ -477,13 +477,13 @@ async fn quiver_serve_command() {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let init = dir.path().join("init.sql");
-    let sql = format!(
-        "CREATE TABLE people AS SELECT * FROM read_csv('{}');",
-        data("people.csv")
-    );
+    // relative to the data root
+    let sql = "CREATE TABLE people AS SELECT * FROM read_csv('people.csv');";
     std::fs::write(&init, sql).unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_quiver"))
         .args(["serve", "--pg", "127.0.0.1:0", "--user", USER])
+        .arg("--data-root")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data"))
         .args([
             "--password-env",
             "QUIVER_TEST_PASSWORD",
@@ -519,5 +519,11 @@ async fn quiver_serve_command() {
     );
     let error = client.simple_query("DROP TABLE people").await.unwrap_err();
     assert_eq!(code(&error), Some(&SqlState::READ_ONLY_SQL_TRANSACTION));
+    // file access is confined to the data root by default
+    let error = client
+        .simple_query("SELECT * FROM read_csv('/etc/passwd')")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&error), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
     child.kill().await.unwrap();
 }

@@ -55,7 +55,12 @@ mod tests {
                 .and_then(|v| v.to_str().ok()),
             Some(sqlstate::UNDEFINED_TABLE)
         );
-        let syntax = DataFusionError::NotImplemented("x".into());
-        assert_eq!(super::status(&syntax).code(), Code::Unimplemented);
+        let todo = DataFusionError::NotImplemented("x".into());
+        assert_eq!(super::status(&todo).code(), Code::Unimplemented);
+        let denied = crate::FileAccess::confined(".")
+            .unwrap()
+            .resolve_read("/etc/passwd")
+            .unwrap_err();
+        assert_eq!(super::status(&denied).code(), Code::PermissionDenied);
     }
 }
