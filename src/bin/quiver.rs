@@ -136,7 +136,7 @@ mod serve {
     use std::time::Duration;
 
     use anyhow::{Context, Result, bail};
-    use quiver::server::{Credentials, Server, ServerOptions};
+    use quiver::server::{Credentials, Server, ServerOptions, TlsIdentity};
     use quiver::{Engine, FileAccess};
 
     /// Options of `quiver serve`.
@@ -170,6 +170,12 @@ mod serve {
         /// against it (default: the current directory).
         #[arg(long, value_name = "DIR")]
         data_root: Option<PathBuf>,
+        /// Serve both protocols over TLS with this certificate chain (PEM); needs --tls-key.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key (PEM) of --tls-cert.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         /// The only directory COPY ... TO may write into (default: no file writes).
         #[arg(long, value_name = "DIR")]
         output_dir: Option<PathBuf>,
@@ -221,6 +227,10 @@ mod serve {
             Some(text) => parse_duration(text)?,
             None => None,
         };
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsIdentity::from_files(cert, key)?),
+            _ => None,
+        };
         let options = ServerOptions {
             pg_addr: args.pg,
             flight_addr: args.flight,
@@ -228,6 +238,7 @@ mod serve {
             read_only: args.read_only,
             max_connections: args.max_connections,
             statement_timeout,
+            tls,
         };
         let auth = if options.credentials.is_some() {
             "password"
@@ -236,8 +247,9 @@ mod serve {
         };
         let server = Server::start(engine, options).await?;
         eprintln!(
-            "quiver: serving PostgreSQL clients on {} (authentication: {auth}{})",
+            "quiver: serving PostgreSQL clients on {} (authentication: {auth}{}{})",
             server.pg_addr(),
+            if args.tls_cert.is_some() { ", TLS" } else { "" },
             if args.read_only { ", read-only" } else { "" }
         );
         if let Some(addr) = server.flight_addr() {

@@ -6,14 +6,17 @@
 //! read the same. Each connection gets its own session ([`Engine::new_session`]): tables are
 //! shared, settings are not.
 //!
-//! Security defaults: loopback only unless told otherwise, SCRAM-SHA-256 password
-//! authentication when credentials are given, a connection limit, a statement timeout that
-//! covers streaming the rows too, and an optional read-only mode.
+//! Security defaults: loopback only unless told otherwise, password authentication when
+//! credentials are given, optional TLS, a connection limit, a statement timeout that covers
+//! streaming the rows too, and an optional read-only mode.
 
 mod flight;
 mod pgwire;
 pub mod sqlstate;
 mod statement;
+mod tls;
+
+pub use tls::TlsIdentity;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,6 +65,8 @@ pub struct ServerOptions {
     /// Longest a statement may run, streaming its rows included (SQLSTATE 57014). A client's
     /// `SET statement_timeout` may shorten it but not lengthen it.
     pub statement_timeout: Option<Duration>,
+    /// Serve both protocols over TLS with this certificate; clients without TLS are refused.
+    pub tls: Option<TlsIdentity>,
 }
 
 impl Default for ServerOptions {
@@ -73,6 +78,7 @@ impl Default for ServerOptions {
             read_only: false,
             max_connections: 64,
             statement_timeout: None,
+            tls: None,
         }
     }
 }

@@ -15,3 +15,4 @@ mod netcdf;
 mod netcdf_fixtures;
 mod server;
 mod shell;
+mod tls;

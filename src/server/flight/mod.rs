@@ -46,7 +46,15 @@ pub(crate) fn server(
             .map_err(|e| datafusion::error::DataFusionError::Internal(e.message().to_string()))?,
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let router = tonic::transport::Server::builder().add_service(FlightServiceServer::new(service));
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &options.tls {
+        builder = builder.tls_config(tls.flight_config()).map_err(|e| {
+            datafusion::error::DataFusionError::Configuration(format!(
+                "cannot use the TLS certificate for Flight SQL: {e}"
+            ))
+        })?;
+    }
+    let router = builder.add_service(FlightServiceServer::new(service));
     Ok(async move {
         let stop = async move {
             let _ = stopped.wait_for(|stop| *stop).await;

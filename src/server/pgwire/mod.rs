@@ -31,10 +31,11 @@ use pgwire::api::{
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use pgwire::tokio::TlsAcceptor;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
-use super::{Credentials, ServerOptions, sqlstate};
+use super::{Credentials, ServerOptions, TlsIdentity, sqlstate};
 use crate::Engine;
 
 /// What all connections share: the engine whose tables they see, the limits, the secrets.
@@ -48,6 +49,7 @@ pub(crate) struct Shared {
     cancels: Arc<ConnectionManager>,
     pids: Arc<dyn PidSecretKeyGenerator>,
     compat: PostgresCompatibilityParser,
+    tls: Option<TlsAcceptor>,
 }
 
 impl Shared {
@@ -84,6 +86,11 @@ impl Shared {
             cancels: Arc::new(ConnectionManager::new()),
             pids: Arc::new(RandomPidSecretKeyGenerator::default()),
             compat: PostgresCompatibilityParser::new(),
+            tls: options
+                .tls
+                .as_ref()
+                .map(TlsIdentity::pg_acceptor)
+                .transpose()?,
         })
     }
 }
@@ -109,8 +116,9 @@ pub(crate) async fn accept_loop(
         let _ = socket.set_nodelay(true);
         let permit = Arc::clone(&shared.permits).try_acquire_owned().ok();
         let handlers = ConnectionHandlers::new(&shared, permit);
+        let tls = shared.tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+            if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                 log::info!("connection from {peer} ended with an error: {e}");
             }
         });
@@ -138,6 +146,7 @@ impl ConnectionHandlers {
         });
         let startup = Startup {
             rejected_limit: permit.is_none().then_some(shared.max_connections),
+            tls_required: shared.tls.is_some(),
             sasl,
             open: OpenStartup,
         };
@@ -167,10 +176,12 @@ impl PgWireServerHandlers for ConnectionHandlers {
     }
 }
 
-/// Startup: refuses clients over the connection limit, then authenticates with SCRAM when
+/// Startup: refuses clients over the connection limit and, when the server has TLS, clients
+/// without it; then authenticates with SCRAM when
 /// the server has credentials, or lets the client in when it has none.
 struct Startup {
     rejected_limit: Option<usize>,
+    tls_required: bool,
     sasl: Option<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
     open: OpenStartup,
 }
@@ -191,6 +202,12 @@ impl StartupHandler for Startup {
             return Err(fatal(
                 sqlstate::TOO_MANY_CONNECTIONS,
                 format!("sorry, too many clients already (the server allows {limit})"),
+            ));
+        }
+        if self.tls_required && !client.is_secure() {
+            return Err(fatal(
+                "28000",
+                "the server requires TLS (connect with sslmode=require or stricter)".to_string(),
             ));
         }
         match &self.sasl {
