@@ -527,3 +527,30 @@ async fn quiver_serve_command() {
     assert_eq!(code(&error), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
     child.kill().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_and_structs_as_json_text() {
+    let server = start(ServerOptions::default()).await;
+    let client = connect(&server).await;
+    let sql = "SELECT [1, NULL, 3] AS l, named_struct('a', 1, 'b', 'x') AS s, \
+               [named_struct('k', [1.5])] AS nested";
+    let messages = client.simple_query(sql).await.unwrap();
+    let row = messages
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(row),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(row.get(0), Some("[1,null,3]"));
+    assert_eq!(row.get(1), Some(r#"{"a":1,"b":"x"}"#));
+    assert_eq!(row.get(2), Some(r#"[{"k":[1.5]}]"#));
+    // the extended protocol describes them as text
+    let rows = client.query(sql, &[]).await.unwrap();
+    assert_eq!(
+        rows[0].columns()[0].type_(),
+        &tokio_postgres::types::Type::TEXT
+    );
+    assert_eq!(rows[0].get::<_, String>(1), r#"{"a":1,"b":"x"}"#);
+    server.shutdown().await;
+}

@@ -5,6 +5,7 @@
 //! `\d` commands query, its SQL rewrites for PostgreSQL clients, and the `SET`/`SHOW` and
 //! transaction hooks. Statements themselves are run by quiver's engine (see [`query`]).
 
+mod json;
 mod query;
 
 use std::fmt::Debug;

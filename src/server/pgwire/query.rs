@@ -33,7 +33,7 @@ use pgwire::types::format::FormatOptions;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-use super::Shared;
+use super::{Shared, json};
 use crate::Engine;
 use crate::server::{sqlstate, statement};
 
@@ -118,14 +118,18 @@ impl QueryHandler {
         let Some(tag) = tag else {
             let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
             let fields = Arc::new(arrow_schema_to_pg_fields(
-                dataframe.schema().as_arrow(),
+                &json::json_schema(dataframe.schema().as_arrow()),
                 format,
                 Some(options),
             )?);
             let batches = interrupt
                 .run(dataframe.execute_stream())
                 .await?
-                .map(|batch| batch.map_err(|e| user_error(&e)));
+                .map(|batch| {
+                    batch
+                        .and_then(|b| json::nested_as_json(b).map_err(DataFusionError::from))
+                        .map_err(|e| user_error(&e))
+                });
             let rows = interrupt.guard(batches).flat_map({
                 let fields = Arc::clone(&fields);
                 move |batch| row_stream(&fields, batch)
@@ -324,7 +328,7 @@ impl QueryParser for PreparedParser {
             return Ok(vec![]);
         }
         arrow_schema_to_pg_fields(
-            prepared.plan.schema().as_arrow(),
+            &json::json_schema(prepared.plan.schema().as_arrow()),
             format.unwrap_or(&Format::UnifiedText),
             None,
         )
