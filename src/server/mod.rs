@@ -10,12 +10,14 @@
 //! credentials are given, optional TLS, a connection limit, a statement timeout that covers
 //! streaming the rows too, and an optional read-only mode.
 
+mod config;
 mod flight;
 mod pgwire;
 pub mod sqlstate;
 mod statement;
 mod tls;
 
+pub use config::{ServerConfig, UserConfig};
 pub use tls::TlsIdentity;
 
 use std::net::SocketAddr;
@@ -54,9 +56,9 @@ pub struct ServerOptions {
     pub pg_addr: SocketAddr,
     /// Where to accept Arrow Flight SQL clients, if at all (port 0 picks a free port).
     pub flight_addr: Option<SocketAddr>,
-    /// Clients must authenticate with these (SCRAM-SHA-256 on the PostgreSQL side, basic
-    /// authentication in the handshake on the Flight SQL side); `None` lets anyone in.
-    pub credentials: Option<Credentials>,
+    /// The users clients may log in as (SCRAM-SHA-256 on the PostgreSQL side, basic
+    /// authentication in the handshake on the Flight SQL side); none lets anyone in.
+    pub users: Vec<Credentials>,
     /// Refuse statements that change tables or files (DDL, DML, `COPY`).
     pub read_only: bool,
     /// Most clients connected at once (per protocol; Flight SQL sessions count as clients);
@@ -65,6 +67,10 @@ pub struct ServerOptions {
     /// Longest a statement may run, streaming its rows included (SQLSTATE 57014). A client's
     /// `SET statement_timeout` may shorten it but not lengthen it.
     pub statement_timeout: Option<Duration>,
+    /// Close PostgreSQL connections that run no statement for this long, and Flight SQL
+    /// sessions unused for this long (without it: PostgreSQL connections stay open, Flight
+    /// SQL sessions close after an hour).
+    pub idle_timeout: Option<Duration>,
     /// Serve both protocols over TLS with this certificate; clients without TLS are refused.
     pub tls: Option<TlsIdentity>,
 }
@@ -74,10 +80,11 @@ impl Default for ServerOptions {
         ServerOptions {
             pg_addr: SocketAddr::from(([127, 0, 0, 1], 5433)),
             flight_addr: None,
-            credentials: None,
+            users: Vec::new(),
             read_only: false,
             max_connections: 64,
             statement_timeout: None,
+            idle_timeout: None,
             tls: None,
         }
     }

@@ -38,10 +38,10 @@ async fn start(options: ServerOptions) -> Server {
     let options = ServerOptions {
         pg_addr: loopback,
         flight_addr: Some(loopback),
-        credentials: Some(Credentials {
+        users: vec![Credentials {
             user: USER.to_string(),
             password: PASSWORD.to_string(),
-        }),
+        }],
         ..options
     };
     Server::start(engine, options).await.unwrap()

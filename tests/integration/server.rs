@@ -233,10 +233,10 @@ async fn sessions_have_their_own_settings_and_share_tables() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_authentication() {
     let options = ServerOptions {
-        credentials: Some(Credentials {
+        users: vec![Credentials {
             user: USER.to_string(),
             password: PASSWORD.to_string(),
-        }),
+        }],
         ..ServerOptions::default()
     };
     let server = start(options).await;
@@ -425,10 +425,10 @@ async fn psql_client() {
         return;
     }
     let options = ServerOptions {
-        credentials: Some(Credentials {
+        users: vec![Credentials {
             user: USER.to_string(),
             password: PASSWORD.to_string(),
-        }),
+        }],
         ..ServerOptions::default()
     };
     let server = start(options).await;
@@ -553,4 +553,98 @@ async fn lists_and_structs_as_json_text() {
     );
     assert_eq!(rows[0].get::<_, String>(1), r#"{"a":1,"b":"x"}"#);
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed() {
+    let options = ServerOptions {
+        idle_timeout: Some(Duration::from_millis(300)),
+        ..ServerOptions::default()
+    };
+    let server = start(options).await;
+    let client = connect(&server).await;
+    // a statement that runs longer than the idle timeout is not cut off
+    let rows = simple(
+        &client,
+        "SELECT count(*) FROM range(30000000) a WHERE a.value % 7 = 3",
+    )
+    .await;
+    assert_eq!(rows.len(), 1);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(client.simple_query("SELECT 1").await.is_err());
+    assert!(client.is_closed());
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiver_serve_config_file() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("init.sql"),
+        "CREATE TABLE people AS SELECT * FROM read_csv('people.csv');",
+    )
+    .unwrap();
+    let config = dir.path().join("quiver.toml");
+    let text = format!(
+        r#"
+        pg = "127.0.0.1:0"
+        init = ["init.sql"]
+        data_root = "{}"
+        max_connections = 4
+        [[users]]
+        name = "reader"
+        password_env = "QUIVER_TEST_READER"
+        [[users]]
+        name = "writer"
+        password = "{PASSWORD}"
+        "#,
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .display()
+    );
+    std::fs::write(&config, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("QUIVER_TEST_READER", "reader-pass")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = lines.next_line().await.unwrap().unwrap();
+    let addr = line
+        .split_whitespace()
+        .find_map(|word| word.parse::<SocketAddr>().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    for (user, password) in [("reader", "reader-pass"), ("writer", PASSWORD)] {
+        let (client, connection) = tokio_postgres::Config::new()
+            .host("127.0.0.1")
+            .port(addr.port())
+            .user(user)
+            .password(password)
+            .connect(NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        assert_eq!(
+            simple(&client, "SELECT name FROM people WHERE id = 1").await,
+            vec![Some("Ada".to_string())]
+        );
+    }
+    let refused = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(addr.port())
+        .user("reader")
+        .password(PASSWORD)
+        .connect(NoTls)
+        .await;
+    assert!(refused.is_err());
+    child.kill().await.unwrap();
 }

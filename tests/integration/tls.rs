@@ -53,10 +53,10 @@ async fn start(cert: &[u8], key: &[u8]) -> Server {
     let options = ServerOptions {
         pg_addr: loopback,
         flight_addr: Some(loopback),
-        credentials: Some(Credentials {
+        users: vec![Credentials {
             user: USER.to_string(),
             password: PASSWORD.to_string(),
-        }),
+        }],
         tls: Some(TlsIdentity::from_pem(cert, key).unwrap()),
         ..ServerOptions::default()
     };

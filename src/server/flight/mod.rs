@@ -35,8 +35,9 @@ pub(crate) fn server(
     let service = service::QuiverFlightSql {
         sessions: session::Sessions::new(
             engine,
-            options.credentials.clone(),
+            options.users.clone(),
             options.max_connections,
+            options.idle_timeout,
         ),
         limits: run::Limits {
             read_only: options.read_only,

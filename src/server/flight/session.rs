@@ -20,8 +20,9 @@ use tonic::metadata::MetadataMap;
 use crate::Engine;
 use crate::server::Credentials;
 
-/// Sessions idle longer than this are closed (their token stops working).
-const SESSION_IDLE_LIMIT: Duration = Duration::from_secs(3600);
+/// Sessions idle longer than this are closed (their token stops working) when the server
+/// sets no idle timeout.
+const DEFAULT_IDLE_LIMIT: Duration = Duration::from_secs(3600);
 /// Most prepared statements one session may hold open.
 const MAX_PREPARED: usize = 1024;
 
@@ -96,8 +97,9 @@ fn unknown_statement() -> Status {
 /// All sessions of the Flight SQL server.
 pub(crate) struct Sessions {
     engine: Engine,
-    credentials: Option<Credentials>,
+    users: Vec<Credentials>,
     max_sessions: usize,
+    idle_limit: Duration,
     anonymous: Arc<Session>,
     open: Mutex<HashMap<String, Entry>>,
 }
@@ -110,14 +112,16 @@ struct Entry {
 impl Sessions {
     pub(crate) fn new(
         engine: Engine,
-        credentials: Option<Credentials>,
+        users: Vec<Credentials>,
         max_sessions: usize,
+        idle_limit: Option<Duration>,
     ) -> Sessions {
         Sessions {
             anonymous: Session::new(&engine),
             engine,
-            credentials,
+            users,
             max_sessions,
+            idle_limit: idle_limit.unwrap_or(DEFAULT_IDLE_LIMIT),
             open: Mutex::new(HashMap::new()),
         }
     }
@@ -129,12 +133,15 @@ impl Sessions {
     /// The handshake: checks the basic-authentication header against the server's
     /// credentials and opens a session; returns its bearer token.
     pub(crate) fn login(&self, metadata: &MetadataMap) -> Result<String, Status> {
-        if let Some(credentials) = &self.credentials {
+        if !self.users.is_empty() {
             let (user, password) = basic_auth(metadata)?;
-            let user_ok = constant_time_eq(user.as_bytes(), credentials.user.as_bytes());
-            let password_ok =
-                constant_time_eq(password.as_bytes(), credentials.password.as_bytes());
-            if !(user_ok && password_ok) {
+            // Every user is compared, so the time taken does not tell which names exist.
+            let known = self.users.iter().fold(false, |found, known| {
+                let user_ok = constant_time_eq(user.as_bytes(), known.user.as_bytes());
+                let password_ok = constant_time_eq(password.as_bytes(), known.password.as_bytes());
+                found | (user_ok & password_ok)
+            });
+            if !known {
                 return Err(Status::unauthenticated(format!(
                     "password authentication failed for user \"{user}\""
                 )));
@@ -143,7 +150,7 @@ impl Sessions {
         let token = random_token()?;
         let mut open = self.open();
         let now = Instant::now();
-        open.retain(|_, entry| now.duration_since(entry.last_used) < SESSION_IDLE_LIMIT);
+        open.retain(|_, entry| now.duration_since(entry.last_used) < self.idle_limit);
         if open.len() >= self.max_sessions {
             return Err(Status::resource_exhausted(format!(
                 "sorry, too many clients already (the server allows {})",
@@ -161,11 +168,11 @@ impl Sessions {
     /// The session of a call, from its bearer token.
     pub(crate) fn session(&self, metadata: &MetadataMap) -> Result<Arc<Session>, Status> {
         let Some(header) = metadata.get("authorization") else {
-            return match self.credentials {
-                Some(_) => Err(Status::unauthenticated(
+            return match self.users.is_empty() {
+                false => Err(Status::unauthenticated(
                     "authentication required: do the handshake with a user name and password first",
                 )),
-                None => Ok(Arc::clone(&self.anonymous)),
+                true => Ok(Arc::clone(&self.anonymous)),
             };
         };
         let token = header
@@ -176,7 +183,7 @@ impl Sessions {
         let mut open = self.open();
         let now = Instant::now();
         match open.get_mut(token.trim()) {
-            Some(entry) if now.duration_since(entry.last_used) < SESSION_IDLE_LIMIT => {
+            Some(entry) if now.duration_since(entry.last_used) < self.idle_limit => {
                 entry.last_used = now;
                 Ok(Arc::clone(&entry.session))
             }

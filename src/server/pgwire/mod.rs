@@ -5,6 +5,7 @@
 //! `\d` commands query, its SQL rewrites for PostgreSQL clients, and the `SET`/`SHOW` and
 //! transaction hooks. Statements themselves are run by quiver's engine (see [`query`]).
 
+mod idle;
 mod json;
 mod query;
 
@@ -38,14 +39,16 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use super::{Credentials, ServerOptions, TlsIdentity, sqlstate};
 use crate::Engine;
+use idle::Activity;
 
 /// What all connections share: the engine whose tables they see, the limits, the secrets.
 pub(crate) struct Shared {
     engine: Engine,
-    credentials: Option<Credentials>,
+    users: Arc<Vec<Credentials>>,
     read_only: bool,
     max_connections: usize,
     statement_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
     permits: Arc<Semaphore>,
     cancels: Arc<ConnectionManager>,
     pids: Arc<dyn PidSecretKeyGenerator>,
@@ -79,10 +82,11 @@ impl Shared {
         }
         Ok(Shared {
             engine,
-            credentials: options.credentials.clone(),
+            users: Arc::new(options.users.clone()),
             read_only: options.read_only,
             max_connections: options.max_connections,
             statement_timeout: options.statement_timeout,
+            idle_timeout: options.idle_timeout,
             permits: Arc::new(Semaphore::new(options.max_connections)),
             cancels: Arc::new(ConnectionManager::new()),
             pids: Arc::new(RandomPidSecretKeyGenerator::default()),
@@ -116,10 +120,23 @@ pub(crate) async fn accept_loop(
         };
         let _ = socket.set_nodelay(true);
         let permit = Arc::clone(&shared.permits).try_acquire_owned().ok();
-        let handlers = ConnectionHandlers::new(&shared, permit);
+        let activity = Activity::new();
+        let handlers = ConnectionHandlers::new(&shared, permit, Arc::clone(&activity));
         let tls = shared.tls.clone();
+        let idle_timeout = shared.idle_timeout;
         tokio::spawn(async move {
-            if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
+            let session = pgwire::tokio::process_socket(socket, tls, handlers);
+            let ended = match idle_timeout {
+                Some(limit) => tokio::select! {
+                    ended = session => ended,
+                    _ = activity.idle_for(limit) => {
+                        log::info!("closing the idle connection from {peer}");
+                        Ok(())
+                    }
+                },
+                None => session.await,
+            };
+            if let Err(e) = ended {
                 log::info!("connection from {peer} ended with an error: {e}");
             }
         });
@@ -134,10 +151,14 @@ struct ConnectionHandlers {
 }
 
 impl ConnectionHandlers {
-    fn new(shared: &Arc<Shared>, permit: Option<OwnedSemaphorePermit>) -> Self {
-        let sasl = shared.credentials.as_ref().map(|credentials| {
+    fn new(
+        shared: &Arc<Shared>,
+        permit: Option<OwnedSemaphorePermit>,
+        activity: Arc<Activity>,
+    ) -> Self {
+        let sasl = (!shared.users.is_empty()).then(|| {
             let source = Arc::new(PasswordSource {
-                credentials: credentials.clone(),
+                users: Arc::clone(&shared.users),
             });
             // No connection manager here: the query handler registers the connection for
             // cancel requests itself, so that a cancel also stops streaming rows.
@@ -153,7 +174,11 @@ impl ConnectionHandlers {
         };
         ConnectionHandlers {
             startup: Arc::new(startup),
-            query: Arc::new(query::QueryHandler::new(Arc::clone(shared), permit)),
+            query: Arc::new(query::QueryHandler::new(
+                Arc::clone(shared),
+                permit,
+                activity,
+            )),
             cancel: Arc::new(DefaultCancelHandler::new(Arc::clone(&shared.cancels))),
         }
     }
@@ -224,14 +249,14 @@ struct OpenStartup;
 #[async_trait]
 impl NoopStartupHandler for OpenStartup {}
 
-/// Gives SCRAM the salted password of the one configured user.
+/// Gives SCRAM the salted password of the user logging in.
 struct PasswordSource {
-    credentials: Credentials,
+    users: Arc<Vec<Credentials>>,
 }
 
 impl Debug for PasswordSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.credentials.fmt(f)
+        self.users.fmt(f)
     }
 }
 
@@ -239,14 +264,14 @@ impl Debug for PasswordSource {
 impl AuthSource for PasswordSource {
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
         let user = login.user().unwrap_or_default();
-        if user != self.credentials.user {
+        let Some(known) = self.users.iter().find(|known| known.user == user) else {
             return Err(fatal(
                 "28P01",
                 format!("password authentication failed for user \"{user}\""),
             ));
-        }
+        };
         let salt = random_nonce().into_bytes();
-        let salted = gen_salted_password(&self.credentials.password, &salt, 4096);
+        let salted = gen_salted_password(&known.password, &salt, 4096);
         Ok(Password::new(Some(salt), salted))
     }
 }

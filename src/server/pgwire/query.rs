@@ -33,6 +33,7 @@ use pgwire::types::format::FormatOptions;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
+use super::idle::Activity;
 use super::{Shared, json};
 use crate::Engine;
 use crate::server::{sqlstate, statement};
@@ -55,11 +56,17 @@ pub(crate) struct QueryHandler {
     /// This connection's entry for cancel requests, made at its first statement (when the
     /// startup has given it its process id and secret key).
     cancel: OnceLock<(Arc<ConnectionHandle>, ConnectionGuard)>,
+    /// For the idle timeout: whether a statement is running, and since when none is.
+    activity: Arc<Activity>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl QueryHandler {
-    pub(crate) fn new(shared: Arc<Shared>, permit: Option<OwnedSemaphorePermit>) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        permit: Option<OwnedSemaphorePermit>,
+        activity: Arc<Activity>,
+    ) -> Self {
         let engine = shared.engine.new_session();
         let hooks: Vec<Arc<dyn QueryHook>> =
             vec![Arc::new(SetShowHook), Arc::new(TransactionStatementHook)];
@@ -74,6 +81,7 @@ impl QueryHandler {
             hooks,
             parser,
             cancel: OnceLock::new(),
+            activity,
             _permit: permit,
         }
     }
@@ -113,6 +121,7 @@ impl QueryHandler {
         if self.shared.read_only {
             refuse_writes(&plan)?;
         }
+        let busy = self.activity.begin();
         let tag = command_tag(&plan);
         let dataframe = interrupt.run(self.engine.execute_plan(plan)).await?;
         let Some(tag) = tag else {
@@ -130,9 +139,13 @@ impl QueryHandler {
                         .and_then(|b| json::nested_as_json(b).map_err(DataFusionError::from))
                         .map_err(|e| user_error(&e))
                 });
+            // The statement stays busy until its last row is sent.
             let rows = interrupt.guard(batches).flat_map({
                 let fields = Arc::clone(&fields);
-                move |batch| row_stream(&fields, batch)
+                move |batch| {
+                    let _busy = &busy;
+                    row_stream(&fields, batch)
+                }
             });
             return Ok(Response::Query(QueryResponse::new(fields, rows)));
         };
