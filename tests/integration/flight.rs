@@ -27,7 +27,14 @@ type Client = FlightSqlServiceClient<Channel>;
 /// Starts a server with Flight SQL on a free loopback port, a `people` table and a
 /// password; it is ready on return.
 async fn start(options: ServerOptions) -> Server {
-    let engine = Engine::builder().target_partitions(2).build().unwrap();
+    start_engine(
+        Engine::builder().target_partitions(2).build().unwrap(),
+        options,
+    )
+    .await
+}
+
+async fn start_engine(engine: Engine, options: ServerOptions) -> Server {
     let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/people.csv");
     let sql = format!(
         "CREATE TABLE people AS SELECT * FROM read_csv('{}')",
@@ -274,5 +281,54 @@ async fn flight_sql_authentication() {
                 WHERE name = 'datafusion.execution.batch_size'";
     assert_eq!(column(&query(&mut first, show).await.unwrap(), 0), ["123"]);
     assert_ne!(column(&query(&mut second, show).await.unwrap(), 0), ["123"]);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flight_sql_statement_timeout() {
+    let options = ServerOptions {
+        statement_timeout: Some(std::time::Duration::from_millis(200)),
+        ..ServerOptions::default()
+    };
+    let server = start(options).await;
+    let mut client = connect(&server).await;
+    let sql = "SELECT count(*) FROM range(3000000000) a WHERE a.value % 7 = 3";
+    let error = query(&mut client, sql).await.unwrap_err();
+    assert_eq!(status(&error), (Code::Cancelled, "57014".to_string()));
+    let batches = query(&mut client, "SELECT 1").await.unwrap();
+    assert_eq!(column(&batches, 0), ["1"]);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flight_sql_file_access_is_confined() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let engine = Engine::builder()
+        .target_partitions(2)
+        .file_access(quiver::FileAccess::confined(&root).unwrap())
+        .build()
+        .unwrap();
+    let server = start_engine(engine, ServerOptions::default()).await;
+    let mut client = connect(&server).await;
+    let batches = query(&mut client, "SELECT count(*) FROM 'people.csv'")
+        .await
+        .unwrap();
+    assert_eq!(column(&batches, 0), ["4"]);
+    for sql in [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM '../data/people.csv'",
+    ] {
+        let error = query(&mut client, sql).await.unwrap_err();
+        assert_eq!(
+            status(&error),
+            (Code::PermissionDenied, "42501".to_string()),
+            "{sql}"
+        );
+    }
+    let error = client
+        .execute_update("COPY (SELECT 1) TO 'x.csv'".to_string(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(status(&error).1, "42501");
     server.shutdown().await;
 }
