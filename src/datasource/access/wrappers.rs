@@ -19,7 +19,9 @@ use crate::datasource::files::string_list;
 /// could name any file; refused under a data root.
 const ALLOW_EXTERNAL: &str = "allow_external";
 
-/// A table function whose first argument (a path, glob or list of them) is checked first.
+/// A table function whose first argument (a path, glob or list of them) is checked first
+/// and handed on as absolute paths. Every table function the engine registers is a file
+/// function of that shape; one that is not must be registered without this wrapper.
 #[derive(Debug)]
 pub(crate) struct ConfinedTableFunction {
     inner: Arc<dyn NamedArgsTableFunction>,
