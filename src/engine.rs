@@ -10,15 +10,22 @@ use datafusion::dataframe::DataFrame;
 use datafusion::datasource::dynamic_file::DynamicListTableFactory;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParserBuilder, Statement};
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
 use datafusion_session::SessionStore;
-use quiver_sql::{PlanExecutor, QuiverSqlOptions, ReshapePlanner, TableFunctionPlanner};
+use quiver_sql::{
+    NamedArgsTableFunction, PlanExecutor, QuiverSqlOptions, ReshapePlanner, TableFunctionPlanner,
+};
 
 use crate::copy::execute_copy_atomically;
+use crate::datasource::access::{
+    ConfinedFileSystem, ConfinedTableFactory, ConfinedTableFunction, ConfinedUrlTables, FileAccess,
+    access_denied,
+};
 use crate::datasource::block_on_io;
 use crate::datasource::files::file_table_functions;
 use crate::datasource::hdf5::{Hdf5InfoFunc, Hdf5TableFactory, ReadHdf5Func};
@@ -34,6 +41,7 @@ pub struct EngineBuilder {
     memory_limit: Option<usize>,
     batch_size: Option<usize>,
     options: Vec<(String, String)>,
+    file_access: Option<FileAccess>,
 }
 
 impl EngineBuilder {
@@ -59,6 +67,13 @@ impl EngineBuilder {
     /// Sets a configuration option, as `SET key = value` would.
     pub fn option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.options.push((key.into(), value.into()));
+        self
+    }
+
+    /// Confines the local files statements may read and write (for servers); without it
+    /// they may use every file the process can.
+    pub fn file_access(mut self, access: FileAccess) -> Self {
+        self.file_access = Some(access);
         self
     }
 
@@ -90,18 +105,29 @@ impl EngineBuilder {
             runtime = runtime.with_memory_limit(bytes, 1.0);
         }
         let runtime: Arc<RuntimeEnv> = runtime.build_arc()?;
+        let access = self.file_access.map(Arc::new);
+        if let Some(access) = &access {
+            // DataFusion lists, reads and writes local files through this store.
+            runtime.register_object_store(
+                ObjectStoreUrl::local_filesystem().as_ref(),
+                Arc::new(ConfinedFileSystem::new(Arc::clone(access))),
+            );
+        }
+        let mut functions = file_table_functions(Arc::clone(&runtime));
+        functions.extend(text_table_functions());
+        functions.extend([
+            Arc::new(ReadNetCdfFunc) as Arc<dyn NamedArgsTableFunction>,
+            Arc::new(NetCdfInfoFunc),
+            Arc::new(ReadHdf5Func),
+            Arc::new(Hdf5InfoFunc),
+        ]);
         let mut planner = TableFunctionPlanner::new();
-        for function in file_table_functions(Arc::clone(&runtime)) {
-            planner = planner.with_function(function);
+        for function in functions {
+            planner = planner.with_function(match &access {
+                Some(access) => Arc::new(ConfinedTableFunction::new(function, Arc::clone(access))),
+                None => function,
+            });
         }
-        for function in text_table_functions() {
-            planner = planner.with_function(function);
-        }
-        planner = planner
-            .with_function(Arc::new(ReadNetCdfFunc))
-            .with_function(Arc::new(NetCdfInfoFunc))
-            .with_function(Arc::new(ReadHdf5Func))
-            .with_function(Arc::new(Hdf5InfoFunc));
         let reshape = ReshapePlanner::new(Arc::new(SessionPlanExecutor {
             config: config.clone(),
             runtime: Arc::clone(&runtime),
@@ -125,15 +151,20 @@ impl EngineBuilder {
             .get_or_insert_with(Vec::new)
             .extend(quiver_udfs::aggregate_functions());
         let mut state = builder.build();
-        state
-            .table_factories_mut()
-            .insert("NETCDF".to_string(), Arc::new(NetCdfTableFactory));
-        state
-            .table_factories_mut()
-            .insert("HDF5".to_string(), Arc::new(Hdf5TableFactory));
+        let factories = state.table_factories_mut();
+        factories.insert("NETCDF".to_string(), Arc::new(NetCdfTableFactory));
+        factories.insert("HDF5".to_string(), Arc::new(Hdf5TableFactory));
+        if let Some(access) = &access {
+            for factory in factories.values_mut() {
+                *factory = Arc::new(ConfinedTableFactory::new(
+                    Arc::clone(factory),
+                    Arc::clone(access),
+                ));
+            }
+        }
         quiver_udfs::fill::register(&mut state)?;
-        let ctx = enable_url_tables(SessionContext::new_with_state(state));
-        Ok(Engine { ctx })
+        let ctx = enable_url_tables(SessionContext::new_with_state(state), access.as_ref());
+        Ok(Engine { ctx, access })
     }
 }
 
@@ -141,6 +172,8 @@ impl EngineBuilder {
 #[derive(Clone)]
 pub struct Engine {
     ctx: SessionContext,
+    /// Where statements may read and write files; `None`: anywhere.
+    access: Option<Arc<FileAccess>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -193,6 +226,7 @@ impl Engine {
             .build();
         Engine {
             ctx: SessionContext::new_with_state(state),
+            access: self.access.clone(),
         }
     }
 
@@ -227,6 +261,7 @@ impl Engine {
         let references = state.resolve_table_references(&statement)?;
         match state.statement_to_plan(statement).await {
             Ok(plan) => Ok(plan),
+            Err(error) if access_denied(&error).is_some() => Err(error),
             Err(error) => Err(missing_file_error(&references)
                 .unwrap_or_else(|| crate::datasource::name_csv_file_in_inference_error(error))),
         }
@@ -235,7 +270,12 @@ impl Engine {
     /// Runs a logical plan the way [`Engine::sql`] does.
     pub async fn execute_plan(&self, plan: LogicalPlan) -> Result<DataFrame> {
         match plan {
-            LogicalPlan::Copy(copy) => execute_copy_atomically(&self.ctx, copy).await,
+            LogicalPlan::Copy(mut copy) => {
+                if let Some(access) = &self.access {
+                    copy.output_url = access.resolve_write(&copy.output_url)?;
+                }
+                execute_copy_atomically(&self.ctx, copy).await
+            }
             plan => self.ctx.execute_logical_plan(plan).await,
         }
     }
@@ -277,15 +317,19 @@ fn missing_file_error(references: &[TableReference]) -> Option<DataFusionError> 
 }
 
 /// DataFusion's `enable_url_table`, with `.nc` names resolved to NetCDF tables and `.h5`
-/// names to HDF5 tables first.
-fn enable_url_tables(ctx: SessionContext) -> SessionContext {
+/// names to HDF5 tables first, and paths checked first under a data root.
+fn enable_url_tables(ctx: SessionContext, access: Option<&Arc<FileAccess>>) -> SessionContext {
     let listing = Arc::new(DynamicListTableFactory::new(SessionStore::new()));
-    let factory = Arc::new(NetCdfUrlTableFactory::new(
-        Arc::clone(&listing) as Arc<dyn UrlTableFactory>
-    ));
+    let mut factory: Arc<dyn UrlTableFactory> = Arc::new(NetCdfUrlTableFactory::new(Arc::clone(
+        &listing,
+    )
+        as Arc<dyn UrlTableFactory>));
+    if let Some(access) = access {
+        factory = Arc::new(ConfinedUrlTables::new(factory, Arc::clone(access)));
+    }
     let catalog_list = Arc::new(DynamicFileCatalog::new(
         Arc::clone(ctx.state().catalog_list()),
-        factory as Arc<dyn UrlTableFactory>,
+        factory,
     ));
     let session_id = ctx.session_id();
     let ctx: SessionContext = ctx

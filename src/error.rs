@@ -44,6 +44,9 @@ impl From<Error> for DataFusionError {
 /// The message shown to a user for `error`: DataFusion's text, with parser errors shown as
 /// the parser's own message (which gives the line and column).
 pub fn user_message(error: &DataFusionError) -> String {
+    if let Some(denied) = crate::datasource::access::access_denied(error) {
+        return denied.to_string();
+    }
     match error.find_root() {
         DataFusionError::SQL(parser_error, _) => parser_error.to_string(),
         _ => error.to_string(),

@@ -28,6 +28,7 @@ pub mod executor;
 pub mod server;
 pub mod shell;
 
+pub use datasource::access::FileAccess;
 pub use engine::{Engine, EngineBuilder};
 pub use error::{Error, Result};
 

@@ -83,12 +83,13 @@ async fn run_async(cli: Cli) -> Result<()> {
     if let Some(limit) = &cli.memory_limit {
         builder = builder.memory_limit(quiver::error::parse_memory_size("--memory-limit", limit)?);
     }
-    let engine = builder.build()?;
-    match cli.command {
-        #[cfg(feature = "server")]
-        Some(Command::Serve(args)) => return serve::run(engine, args).await,
-        None => {}
+    #[cfg(feature = "server")]
+    if let Some(Command::Serve(args)) = cli.command {
+        let settings = serve::Settings::resolve(args)?;
+        let engine = builder.file_access(settings.file_access()?).build()?;
+        return serve::run(engine, settings).await;
     }
+    let engine = builder.build()?;
     let batch =
         !cli.commands.is_empty() || !cli.files.is_empty() || !std::io::stdin().is_terminal();
     let mut settings = Settings::new(!batch);
@@ -124,143 +125,5 @@ async fn run_async(cli: Cli) -> Result<()> {
 }
 
 #[cfg(feature = "server")]
-mod serve {
-    //! `quiver serve`: options, start-up script, and running until Ctrl-C or SIGTERM.
-
-    use std::net::SocketAddr;
-    use std::path::PathBuf;
-    use std::time::Duration;
-
-    use anyhow::{Context, Result, bail};
-    use quiver::Engine;
-    use quiver::server::{Credentials, Server, ServerOptions};
-
-    /// Options of `quiver serve`.
-    #[derive(Debug, clap::Args)]
-    pub struct ServeArgs {
-        /// Address for PostgreSQL clients (loopback by default).
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5433")]
-        pg: SocketAddr,
-        /// Run the statements in FILE before accepting clients (e.g. CREATE EXTERNAL TABLE).
-        #[arg(long, value_name = "FILE")]
-        init: Vec<PathBuf>,
-        /// The user clients log in as (SCRAM-SHA-256); needs --password-env.
-        #[arg(long, value_name = "NAME", requires = "password_env")]
-        user: Option<String>,
-        /// The environment variable that holds the password of --user.
-        #[arg(long, value_name = "VAR", requires = "user")]
-        password_env: Option<String>,
-        /// Refuse statements that create, change or drop tables, or write files.
-        #[arg(long)]
-        read_only: bool,
-        /// Most clients connected at once.
-        #[arg(long, value_name = "N", default_value_t = 64)]
-        max_connections: usize,
-        /// Longest a statement may run, rows included: 30s, 500ms, 5min (0 = no limit).
-        #[arg(long, value_name = "DURATION")]
-        statement_timeout: Option<String>,
-        /// Directory that relative file paths in SQL are resolved against.
-        #[arg(long, value_name = "DIR")]
-        data_root: Option<PathBuf>,
-    }
-
-    pub async fn run(engine: Engine, args: ServeArgs) -> Result<()> {
-        if let Some(root) = &args.data_root {
-            std::env::set_current_dir(root)
-                .with_context(|| format!("cannot use data root '{}'", root.display()))?;
-        }
-        for file in &args.init {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read '{}'", file.display()))?;
-            for statement in engine.parse(&text)? {
-                engine
-                    .execute(statement)
-                    .await?
-                    .collect()
-                    .await
-                    .with_context(|| format!("running '{}'", file.display()))?;
-            }
-        }
-        let credentials = match (&args.user, &args.password_env) {
-            (Some(user), Some(var)) => {
-                let password = std::env::var(var).with_context(|| {
-                    format!("environment variable {var} (named by --password-env) is not set")
-                })?;
-                if password.is_empty() {
-                    bail!("environment variable {var} (named by --password-env) is empty");
-                }
-                Some(Credentials {
-                    user: user.clone(),
-                    password,
-                })
-            }
-            _ => None,
-        };
-        let statement_timeout = match &args.statement_timeout {
-            Some(text) => parse_duration(text)?,
-            None => None,
-        };
-        let options = ServerOptions {
-            pg_addr: args.pg,
-            credentials,
-            read_only: args.read_only,
-            max_connections: args.max_connections,
-            statement_timeout,
-        };
-        let auth = if options.credentials.is_some() {
-            "SCRAM-SHA-256 password"
-        } else {
-            "none (use --user and --password-env to require a password)"
-        };
-        let server = Server::start(engine, options).await?;
-        eprintln!(
-            "quiver: serving PostgreSQL clients on {} (authentication: {auth}{})",
-            server.pg_addr(),
-            if args.read_only { ", read-only" } else { "" }
-        );
-        shutdown_signal().await;
-        eprintln!("quiver: shutting down");
-        server.shutdown().await;
-        Ok(())
-    }
-
-    async fn shutdown_signal() {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            if let Ok(mut term) = signal(SignalKind::terminate()) {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-                return;
-            }
-        }
-        let _ = tokio::signal::ctrl_c().await;
-    }
-
-    /// Parses `30s`, `500ms`, `5min`, `2h` or plain seconds; `0` means no limit.
-    fn parse_duration(text: &str) -> Result<Option<Duration>> {
-        let trimmed = text.trim();
-        let split = trimmed
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(trimmed.len());
-        let (number, unit) = trimmed.split_at(split);
-        let number: f64 = number.parse().with_context(|| {
-            format!("invalid --statement-timeout {text:?}: expected a duration such as 30s")
-        })?;
-        let seconds = match unit.trim() {
-            "" | "s" => number,
-            "ms" => number / 1000.0,
-            "min" | "m" => number * 60.0,
-            "h" => number * 3600.0,
-            other => bail!(
-                "invalid --statement-timeout {text:?}: unknown unit {other:?} (use ms, s, min or h)"
-            ),
-        };
-        if !seconds.is_finite() || seconds < 0.0 {
-            bail!("invalid --statement-timeout {text:?}: must not be negative");
-        }
-        Ok((seconds > 0.0).then(|| Duration::from_secs_f64(seconds)))
-    }
-}
+#[path = "quiver/serve.rs"]
+mod serve;

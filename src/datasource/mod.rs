@@ -1,5 +1,6 @@
 //! Data sources: files of every supported format as tables.
 
+pub mod access;
 mod csv_errors;
 pub mod files;
 pub mod hdf5;

@@ -1,16 +1,24 @@
-//! `quiver serve`: one engine served to many clients over the PostgreSQL wire protocol.
+//! `quiver serve`: one engine served to many clients over the PostgreSQL wire protocol and
+//! Arrow Flight SQL.
 //!
 //! This module holds protocol adapters only: every statement a client sends is parsed,
 //! planned and run by [`Engine`], exactly as in the shell, so `COPY` stays atomic and errors
 //! read the same. Each connection gets its own session ([`Engine::new_session`]): tables are
 //! shared, settings are not.
 //!
-//! Security defaults: loopback only unless told otherwise, SCRAM-SHA-256 password
-//! authentication when credentials are given, a connection limit, a statement timeout that
-//! covers streaming the rows too, and an optional read-only mode.
+//! Security defaults: loopback only unless told otherwise, password authentication when
+//! credentials are given, optional TLS, a connection limit, a statement timeout that covers
+//! streaming the rows too, and an optional read-only mode.
 
+mod config;
+mod flight;
 mod pgwire;
 pub mod sqlstate;
+mod statement;
+mod tls;
+
+pub use config::{ServerConfig, UserConfig};
+pub use tls::TlsIdentity;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,25 +54,38 @@ impl std::fmt::Debug for Credentials {
 pub struct ServerOptions {
     /// Where to accept PostgreSQL clients (port 0 picks a free port).
     pub pg_addr: SocketAddr,
-    /// Clients must authenticate with these (SCRAM-SHA-256); `None` lets anyone in.
-    pub credentials: Option<Credentials>,
+    /// Where to accept Arrow Flight SQL clients, if at all (port 0 picks a free port).
+    pub flight_addr: Option<SocketAddr>,
+    /// The users clients may log in as (SCRAM-SHA-256 on the PostgreSQL side, basic
+    /// authentication in the handshake on the Flight SQL side); none lets anyone in.
+    pub users: Vec<Credentials>,
     /// Refuse statements that change tables or files (DDL, DML, `COPY`).
     pub read_only: bool,
-    /// Most clients connected at once; more are refused with SQLSTATE 53300.
+    /// Most clients connected at once (per protocol; Flight SQL sessions count as clients);
+    /// more are refused with SQLSTATE 53300.
     pub max_connections: usize,
     /// Longest a statement may run, streaming its rows included (SQLSTATE 57014). A client's
     /// `SET statement_timeout` may shorten it but not lengthen it.
     pub statement_timeout: Option<Duration>,
+    /// Close PostgreSQL connections that run no statement for this long, and Flight SQL
+    /// sessions unused for this long (without it: PostgreSQL connections stay open, Flight
+    /// SQL sessions close after an hour).
+    pub idle_timeout: Option<Duration>,
+    /// Serve both protocols over TLS with this certificate; clients without TLS are refused.
+    pub tls: Option<TlsIdentity>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             pg_addr: SocketAddr::from(([127, 0, 0, 1], 5433)),
-            credentials: None,
+            flight_addr: None,
+            users: Vec::new(),
             read_only: false,
             max_connections: 64,
             statement_timeout: None,
+            idle_timeout: None,
+            tls: None,
         }
     }
 }
@@ -73,8 +94,9 @@ impl Default for ServerOptions {
 #[derive(Debug)]
 pub struct Server {
     pg_addr: SocketAddr,
+    flight_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
-    accept_loop: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Server {
@@ -88,13 +110,29 @@ impl Server {
             ))
         })?;
         let pg_addr = listener.local_addr()?;
-        let shared = Arc::new(pgwire::Shared::new(engine, &options)?);
+        let flight = match options.flight_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                DataFusionError::Execution(format!(
+                    "cannot listen on {addr} for Flight SQL clients: {e}"
+                ))
+            })?),
+            None => None,
+        };
         let (stop, stopped) = watch::channel(false);
-        let accept_loop = tokio::spawn(pgwire::accept_loop(listener, shared, stopped));
+        let mut tasks = Vec::new();
+        let mut flight_addr = None;
+        if let Some(flight) = flight {
+            flight_addr = Some(flight.local_addr()?);
+            let serve = flight::server(flight, engine.clone(), &options, stopped.clone())?;
+            tasks.push(tokio::spawn(serve));
+        }
+        let shared = Arc::new(pgwire::Shared::new(engine, &options)?);
+        tasks.push(tokio::spawn(pgwire::accept_loop(listener, shared, stopped)));
         Ok(Server {
             pg_addr,
+            flight_addr,
             stop,
-            accept_loop,
+            tasks,
         })
     }
 
@@ -103,9 +141,17 @@ impl Server {
         self.pg_addr
     }
 
-    /// Stops accepting new clients; connected clients finish their session.
+    /// The address Flight SQL clients connect to, when the server has one.
+    pub fn flight_addr(&self) -> Option<SocketAddr> {
+        self.flight_addr
+    }
+
+    /// Stops accepting new clients; connected PostgreSQL clients finish their session,
+    /// Flight SQL calls in progress finish.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.accept_loop.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 }

@@ -25,6 +25,8 @@ pub const DIVISION_BY_ZERO: &str = "22012";
 pub const INVALID_PARAMETER: &str = "22023";
 /// `25006`: read-only SQL transaction (the server runs with `--read-only`).
 pub const READ_ONLY: &str = "25006";
+/// `42501`: insufficient privilege (a file outside the data root).
+pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
 /// `53200`: out of memory.
 pub const OUT_OF_MEMORY: &str = "53200";
 /// `53300`: too many connections.
@@ -38,6 +40,9 @@ pub const INTERNAL_ERROR: &str = "XX000";
 
 /// The SQLSTATE for an engine error.
 pub fn sqlstate(error: &DataFusionError) -> &'static str {
+    if crate::datasource::access::access_denied(error).is_some() {
+        return INSUFFICIENT_PRIVILEGE;
+    }
     match error.find_root() {
         DataFusionError::SQL(_, _) => SYNTAX_ERROR,
         DataFusionError::NotImplemented(_) => NOT_IMPLEMENTED,

@@ -6,11 +6,14 @@
 #![allow(clippy::unwrap_used)]
 
 mod copy;
+mod data_root;
 mod dense;
 mod engine;
+mod flight;
 mod hdf5;
 mod mutation;
 mod netcdf;
 mod netcdf_fixtures;
 mod server;
 mod shell;
+mod tls;

@@ -233,10 +233,10 @@ async fn sessions_have_their_own_settings_and_share_tables() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_authentication() {
     let options = ServerOptions {
-        credentials: Some(Credentials {
+        users: vec![Credentials {
             user: USER.to_string(),
             password: PASSWORD.to_string(),
-        }),
+        }],
         ..ServerOptions::default()
     };
     let server = start(options).await;
@@ -425,10 +425,10 @@ async fn psql_client() {
         return;
     }
     let options = ServerOptions {
-        credentials: Some(Credentials {
+        users: vec![Credentials {
             user: USER.to_string(),
             password: PASSWORD.to_string(),
-        }),
+        }],
         ..ServerOptions::default()
     };
     let server = start(options).await;
@@ -477,13 +477,13 @@ async fn quiver_serve_command() {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let init = dir.path().join("init.sql");
-    let sql = format!(
-        "CREATE TABLE people AS SELECT * FROM read_csv('{}');",
-        data("people.csv")
-    );
+    // relative to the data root
+    let sql = "CREATE TABLE people AS SELECT * FROM read_csv('people.csv');";
     std::fs::write(&init, sql).unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_quiver"))
         .args(["serve", "--pg", "127.0.0.1:0", "--user", USER])
+        .arg("--data-root")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data"))
         .args([
             "--password-env",
             "QUIVER_TEST_PASSWORD",
@@ -519,5 +519,132 @@ async fn quiver_serve_command() {
     );
     let error = client.simple_query("DROP TABLE people").await.unwrap_err();
     assert_eq!(code(&error), Some(&SqlState::READ_ONLY_SQL_TRANSACTION));
+    // file access is confined to the data root by default
+    let error = client
+        .simple_query("SELECT * FROM read_csv('/etc/passwd')")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&error), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_and_structs_as_json_text() {
+    let server = start(ServerOptions::default()).await;
+    let client = connect(&server).await;
+    let sql = "SELECT [1, NULL, 3] AS l, named_struct('a', 1, 'b', 'x') AS s, \
+               [named_struct('k', [1.5])] AS nested";
+    let messages = client.simple_query(sql).await.unwrap();
+    let row = messages
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(row),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(row.get(0), Some("[1,null,3]"));
+    assert_eq!(row.get(1), Some(r#"{"a":1,"b":"x"}"#));
+    assert_eq!(row.get(2), Some(r#"[{"k":[1.5]}]"#));
+    // the extended protocol describes them as text
+    let rows = client.query(sql, &[]).await.unwrap();
+    assert_eq!(
+        rows[0].columns()[0].type_(),
+        &tokio_postgres::types::Type::TEXT
+    );
+    assert_eq!(rows[0].get::<_, String>(1), r#"{"a":1,"b":"x"}"#);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed() {
+    let options = ServerOptions {
+        idle_timeout: Some(Duration::from_millis(300)),
+        ..ServerOptions::default()
+    };
+    let server = start(options).await;
+    let client = connect(&server).await;
+    // a statement that runs longer than the idle timeout is not cut off
+    let rows = simple(
+        &client,
+        "SELECT count(*) FROM range(30000000) a WHERE a.value % 7 = 3",
+    )
+    .await;
+    assert_eq!(rows.len(), 1);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(client.simple_query("SELECT 1").await.is_err());
+    assert!(client.is_closed());
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiver_serve_config_file() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("init.sql"),
+        "CREATE TABLE people AS SELECT * FROM read_csv('people.csv');",
+    )
+    .unwrap();
+    let config = dir.path().join("quiver.toml");
+    let text = format!(
+        r#"
+        pg = "127.0.0.1:0"
+        init = ["init.sql"]
+        data_root = "{}"
+        max_connections = 4
+        [[users]]
+        name = "reader"
+        password_env = "QUIVER_TEST_READER"
+        [[users]]
+        name = "writer"
+        password = "{PASSWORD}"
+        "#,
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .display()
+    );
+    std::fs::write(&config, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("QUIVER_TEST_READER", "reader-pass")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = lines.next_line().await.unwrap().unwrap();
+    let addr = line
+        .split_whitespace()
+        .find_map(|word| word.parse::<SocketAddr>().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    for (user, password) in [("reader", "reader-pass"), ("writer", PASSWORD)] {
+        let (client, connection) = tokio_postgres::Config::new()
+            .host("127.0.0.1")
+            .port(addr.port())
+            .user(user)
+            .password(password)
+            .connect(NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        assert_eq!(
+            simple(&client, "SELECT name FROM people WHERE id = 1").await,
+            vec![Some("Ada".to_string())]
+        );
+    }
+    let refused = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(addr.port())
+        .user("reader")
+        .password(PASSWORD)
+        .connect(NoTls)
+        .await;
+    assert!(refused.is_err());
     child.kill().await.unwrap();
 }

@@ -5,6 +5,8 @@
 //! `\d` commands query, its SQL rewrites for PostgreSQL clients, and the `SET`/`SHOW` and
 //! transaction hooks. Statements themselves are run by quiver's engine (see [`query`]).
 
+mod idle;
+mod json;
 mod query;
 
 use std::fmt::Debug;
@@ -31,23 +33,27 @@ use pgwire::api::{
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use pgwire::tokio::TlsAcceptor;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
-use super::{Credentials, ServerOptions, sqlstate};
+use super::{Credentials, ServerOptions, TlsIdentity, sqlstate};
 use crate::Engine;
+use idle::Activity;
 
 /// What all connections share: the engine whose tables they see, the limits, the secrets.
 pub(crate) struct Shared {
     engine: Engine,
-    credentials: Option<Credentials>,
+    users: Arc<Vec<Credentials>>,
     read_only: bool,
     max_connections: usize,
     statement_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
     permits: Arc<Semaphore>,
     cancels: Arc<ConnectionManager>,
     pids: Arc<dyn PidSecretKeyGenerator>,
     compat: PostgresCompatibilityParser,
+    tls: Option<TlsAcceptor>,
 }
 
 impl Shared {
@@ -76,14 +82,20 @@ impl Shared {
         }
         Ok(Shared {
             engine,
-            credentials: options.credentials.clone(),
+            users: Arc::new(options.users.clone()),
             read_only: options.read_only,
             max_connections: options.max_connections,
             statement_timeout: options.statement_timeout,
+            idle_timeout: options.idle_timeout,
             permits: Arc::new(Semaphore::new(options.max_connections)),
             cancels: Arc::new(ConnectionManager::new()),
             pids: Arc::new(RandomPidSecretKeyGenerator::default()),
             compat: PostgresCompatibilityParser::new(),
+            tls: options
+                .tls
+                .as_ref()
+                .map(TlsIdentity::pg_acceptor)
+                .transpose()?,
         })
     }
 }
@@ -108,9 +120,23 @@ pub(crate) async fn accept_loop(
         };
         let _ = socket.set_nodelay(true);
         let permit = Arc::clone(&shared.permits).try_acquire_owned().ok();
-        let handlers = ConnectionHandlers::new(&shared, permit);
+        let activity = Activity::new();
+        let handlers = ConnectionHandlers::new(&shared, permit, Arc::clone(&activity));
+        let tls = shared.tls.clone();
+        let idle_timeout = shared.idle_timeout;
         tokio::spawn(async move {
-            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+            let session = pgwire::tokio::process_socket(socket, tls, handlers);
+            let ended = match idle_timeout {
+                Some(limit) => tokio::select! {
+                    ended = session => ended,
+                    _ = activity.idle_for(limit) => {
+                        log::info!("closing the idle connection from {peer}");
+                        Ok(())
+                    }
+                },
+                None => session.await,
+            };
+            if let Err(e) = ended {
                 log::info!("connection from {peer} ended with an error: {e}");
             }
         });
@@ -125,10 +151,14 @@ struct ConnectionHandlers {
 }
 
 impl ConnectionHandlers {
-    fn new(shared: &Arc<Shared>, permit: Option<OwnedSemaphorePermit>) -> Self {
-        let sasl = shared.credentials.as_ref().map(|credentials| {
+    fn new(
+        shared: &Arc<Shared>,
+        permit: Option<OwnedSemaphorePermit>,
+        activity: Arc<Activity>,
+    ) -> Self {
+        let sasl = (!shared.users.is_empty()).then(|| {
             let source = Arc::new(PasswordSource {
-                credentials: credentials.clone(),
+                users: Arc::clone(&shared.users),
             });
             // No connection manager here: the query handler registers the connection for
             // cancel requests itself, so that a cancel also stops streaming rows.
@@ -138,12 +168,17 @@ impl ConnectionHandlers {
         });
         let startup = Startup {
             rejected_limit: permit.is_none().then_some(shared.max_connections),
+            tls_required: shared.tls.is_some(),
             sasl,
             open: OpenStartup,
         };
         ConnectionHandlers {
             startup: Arc::new(startup),
-            query: Arc::new(query::QueryHandler::new(Arc::clone(shared), permit)),
+            query: Arc::new(query::QueryHandler::new(
+                Arc::clone(shared),
+                permit,
+                activity,
+            )),
             cancel: Arc::new(DefaultCancelHandler::new(Arc::clone(&shared.cancels))),
         }
     }
@@ -167,10 +202,12 @@ impl PgWireServerHandlers for ConnectionHandlers {
     }
 }
 
-/// Startup: refuses clients over the connection limit, then authenticates with SCRAM when
+/// Startup: refuses clients over the connection limit and, when the server has TLS, clients
+/// without it; then authenticates with SCRAM when
 /// the server has credentials, or lets the client in when it has none.
 struct Startup {
     rejected_limit: Option<usize>,
+    tls_required: bool,
     sasl: Option<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
     open: OpenStartup,
 }
@@ -193,6 +230,12 @@ impl StartupHandler for Startup {
                 format!("sorry, too many clients already (the server allows {limit})"),
             ));
         }
+        if self.tls_required && !client.is_secure() {
+            return Err(fatal(
+                "28000",
+                "the server requires TLS (connect with sslmode=require or stricter)".to_string(),
+            ));
+        }
         match &self.sasl {
             Some(sasl) => sasl.on_startup(client, message).await,
             None => self.open.on_startup(client, message).await,
@@ -206,14 +249,14 @@ struct OpenStartup;
 #[async_trait]
 impl NoopStartupHandler for OpenStartup {}
 
-/// Gives SCRAM the salted password of the one configured user.
+/// Gives SCRAM the salted password of the user logging in.
 struct PasswordSource {
-    credentials: Credentials,
+    users: Arc<Vec<Credentials>>,
 }
 
 impl Debug for PasswordSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.credentials.fmt(f)
+        self.users.fmt(f)
     }
 }
 
@@ -221,14 +264,14 @@ impl Debug for PasswordSource {
 impl AuthSource for PasswordSource {
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
         let user = login.user().unwrap_or_default();
-        if user != self.credentials.user {
+        let Some(known) = self.users.iter().find(|known| known.user == user) else {
             return Err(fatal(
                 "28P01",
                 format!("password authentication failed for user \"{user}\""),
             ));
-        }
+        };
         let salt = random_nonce().into_bytes();
-        let salted = gen_salted_password(&self.credentials.password, &salt, 4096);
+        let salted = gen_salted_password(&known.password, &salt, 4096);
         Ok(Password::new(Some(salt), salted))
     }
 }

@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{DdlStatement, Expr, LogicalPlan, WriteOp};
+use datafusion::logical_expr::{DdlStatement, LogicalPlan, WriteOp};
 use datafusion::sql::parser::Statement;
 use datafusion_postgres::QueryHook;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
@@ -34,9 +33,10 @@ use pgwire::types::format::FormatOptions;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-use super::Shared;
+use super::idle::Activity;
+use super::{Shared, json};
 use crate::Engine;
-use crate::server::sqlstate;
+use crate::server::{sqlstate, statement};
 
 /// A statement prepared with the extended protocol.
 #[derive(Clone, Debug)]
@@ -56,11 +56,17 @@ pub(crate) struct QueryHandler {
     /// This connection's entry for cancel requests, made at its first statement (when the
     /// startup has given it its process id and secret key).
     cancel: OnceLock<(Arc<ConnectionHandle>, ConnectionGuard)>,
+    /// For the idle timeout: whether a statement is running, and since when none is.
+    activity: Arc<Activity>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl QueryHandler {
-    pub(crate) fn new(shared: Arc<Shared>, permit: Option<OwnedSemaphorePermit>) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        permit: Option<OwnedSemaphorePermit>,
+        activity: Arc<Activity>,
+    ) -> Self {
         let engine = shared.engine.new_session();
         let hooks: Vec<Arc<dyn QueryHook>> =
             vec![Arc::new(SetShowHook), Arc::new(TransactionStatementHook)];
@@ -75,6 +81,7 @@ impl QueryHandler {
             hooks,
             parser,
             cancel: OnceLock::new(),
+            activity,
             _permit: permit,
         }
     }
@@ -114,22 +121,31 @@ impl QueryHandler {
         if self.shared.read_only {
             refuse_writes(&plan)?;
         }
+        let busy = self.activity.begin();
         let tag = command_tag(&plan);
         let dataframe = interrupt.run(self.engine.execute_plan(plan)).await?;
         let Some(tag) = tag else {
             let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
             let fields = Arc::new(arrow_schema_to_pg_fields(
-                dataframe.schema().as_arrow(),
+                &json::json_schema(dataframe.schema().as_arrow()),
                 format,
                 Some(options),
             )?);
             let batches = interrupt
                 .run(dataframe.execute_stream())
                 .await?
-                .map(|batch| batch.map_err(|e| user_error(&e)));
+                .map(|batch| {
+                    batch
+                        .and_then(|b| json::nested_as_json(b).map_err(DataFusionError::from))
+                        .map_err(|e| user_error(&e))
+                });
+            // The statement stays busy until its last row is sent.
             let rows = interrupt.guard(batches).flat_map({
                 let fields = Arc::clone(&fields);
-                move |batch| row_stream(&fields, batch)
+                move |batch| {
+                    let _busy = &busy;
+                    row_stream(&fields, batch)
+                }
             });
             return Ok(Response::Query(QueryResponse::new(fields, rows)));
         };
@@ -325,7 +341,7 @@ impl QueryParser for PreparedParser {
             return Ok(vec![]);
         }
         arrow_schema_to_pg_fields(
-            prepared.plan.schema().as_arrow(),
+            &json::json_schema(prepared.plan.schema().as_arrow()),
             format.unwrap_or(&Format::UnifiedText),
             None,
         )
@@ -419,62 +435,19 @@ fn command_tag(plan: &LogicalPlan) -> Option<CommandTag> {
 
 /// In read-only mode: refuses plans that create, change or drop tables, or write files.
 fn refuse_writes(plan: &LogicalPlan) -> PgWireResult<()> {
-    let mut refused = None;
-    let _ = plan.apply(|node| {
-        refused = match node {
-            LogicalPlan::Ddl(ddl) => Some(ddl.name().to_string()),
-            LogicalPlan::Dml(dml) => Some(dml.op.name().to_string()),
-            LogicalPlan::Copy(_) => Some("COPY".to_string()),
-            _ => None,
-        };
-        Ok(if refused.is_some() {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
-    });
-    match refused {
-        Some(what) => Err(error_info(
+    match statement::first_write(plan) {
+        Some(write) => Err(error_info(
             sqlstate::READ_ONLY,
-            format!("the server is read-only: {what} is not allowed"),
+            statement::read_only_message(&write),
         )),
         None => Ok(()),
     }
 }
 
-/// The parameters of a prepared plan, in `$1, $2, ...` order: their Arrow types where the
-/// planner inferred them (or from a cast such as `$1::int`), and the PostgreSQL types told
-/// to the client.
+/// The parameters of a prepared plan, in `$1, $2, ...` order: their Arrow types where
+/// known, and the PostgreSQL types told to the client.
 fn parameter_types(plan: &LogicalPlan) -> PgWireResult<(Vec<Option<DataType>>, Vec<Type>)> {
-    let mut types = plan.get_parameter_types().map_err(|e| user_error(&e))?;
-    if types.values().any(Option::is_none) {
-        let _ = plan.apply(|node| {
-            for expr in node.expressions() {
-                let _ = expr.apply(|e| {
-                    if let Expr::Cast(cast) = e
-                        && let Expr::Placeholder(p) = cast.expr.as_ref()
-                        && let Some(slot @ None) = types.get_mut(&p.id)
-                    {
-                        *slot = Some(cast.field.data_type().clone());
-                    }
-                    Ok(TreeNodeRecursion::Continue)
-                });
-            }
-            Ok(TreeNodeRecursion::Continue)
-        });
-    }
-    let mut ordered: Vec<(u32, Option<DataType>)> = types
-        .into_iter()
-        .map(|(id, t)| {
-            let n = id
-                .trim_start_matches('$')
-                .parse::<u32>()
-                .unwrap_or(u32::MAX);
-            (n, t)
-        })
-        .collect();
-    ordered.sort_by_key(|(n, _)| *n);
-    let arrow: Vec<Option<DataType>> = ordered.into_iter().map(|(_, t)| t).collect();
+    let arrow = statement::parameter_types(plan).map_err(|e| user_error(&e))?;
     let wire = arrow
         .iter()
         .map(|t| match t {
