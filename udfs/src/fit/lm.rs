@@ -6,6 +6,7 @@
 //! for 2-3 parameters the normal equations are a few dozen flops, so a hand-written solver
 //! without dynamic matrices is the fastest and adds no dependency.
 
+use super::bounds::Bounds;
 use super::linalg::{cholesky_solve, inverse_diagonal, well_conditioned};
 use super::models::{Model, mean};
 
@@ -95,18 +96,27 @@ fn normal_equations(model: &Model, x: &[f64], y: &[f64], p: &[f64]) -> (Vec<f64>
     (jtj, jtr, s)
 }
 
-/// Fits `model` to the points `(x, y)` from `p0` (or automatic starting values).
+/// Fits `model` to the points `(x, y)` from `p0` (or automatic starting values), within
+/// `bounds` when given (projected steps; starting values are clamped into the box).
 ///
 /// A fit from `p0` that ends on a plateau (a parameter whose Jacobian column vanished, as
 /// `a * x^b` with b -> -inf fitting only the first point) or does not converge is retried
 /// from the automatic starting values; only a converged, identifiable fit returns params.
-pub fn fit(model: &Model, x: &[f64], y: &[f64], p0: Option<&[f64]>, opts: &Options) -> FitResult {
+pub fn fit(
+    model: &Model,
+    x: &[f64],
+    y: &[f64],
+    p0: Option<&[f64]>,
+    bounds: Option<&Bounds>,
+    opts: &Options,
+) -> FitResult {
     let n = model.n_params();
     let degenerate = x.len() < n
         || x.len() != y.len()
         || x.iter().chain(y).any(|v| !v.is_finite())
         || model.domain_problem(x).is_some()
-        || p0.is_some_and(|p| p.len() != n || p.iter().any(|v| !v.is_finite()));
+        || p0.is_some_and(|p| p.len() != n || p.iter().any(|v| !v.is_finite()))
+        || bounds.is_some_and(|b| b.lower.len() != n || b.upper.len() != n);
     if degenerate {
         return FitResult::degenerate();
     }
@@ -123,8 +133,11 @@ pub fn fit(model: &Model, x: &[f64], y: &[f64], p0: Option<&[f64]>, opts: &Optio
         attempts.push((auto, 1e3));
     }
     let mut iterations = 0;
-    for (start, mu) in attempts {
-        let result = fit_from(model, x, y, start, mu, opts);
+    for (mut start, mu) in attempts {
+        if let Some(b) = bounds {
+            b.project(&mut start);
+        }
+        let result = fit_from(model, x, y, start, mu, bounds, opts);
         iterations += result.iterations;
         if result.converged {
             return FitResult {
@@ -146,6 +159,7 @@ fn fit_from(
     y: &[f64],
     mut p: Vec<f64>,
     mu0: f64,
+    bounds: Option<&Bounds>,
     opts: &Options,
 ) -> FitResult {
     let n = p.len();
@@ -164,9 +178,18 @@ fn fit_from(
     let mut converged = false;
     let mut iterations = 0;
     let tiny = 1e-30 * y.iter().map(|v| v * v).sum::<f64>().max(f64::MIN_POSITIVE);
+    // Parameters held on their bound for this iteration (never set without bounds).
+    let mut fixed = vec![false; n];
+    let mut damped = vec![0.0; n * n];
+    let mut pnew = vec![0.0; n];
+    let mut h = vec![0.0; n];
     while iterations < opts.max_iterations {
         iterations += 1;
+        for (i, f) in fixed.iter_mut().enumerate() {
+            *f = bounds.is_some_and(|b| b.blocked(i, &p, &g));
+        }
         let gmax = (0..n)
+            .filter(|i| !fixed[*i])
             .map(|i| g[i].abs() / (diag[i].sqrt() * s.sqrt().max(f64::MIN_POSITIVE)))
             .fold(0.0, f64::max);
         if gmax <= opts.gtol || s <= tiny {
@@ -176,20 +199,40 @@ fn fit_from(
         // Inner loop: raise the damping until a step lowers the residual.
         let mut accepted = false;
         for _ in 0..60 {
-            let mut damped = a.clone();
+            damped.copy_from_slice(&a);
+            let mut rhs = g.clone();
             for i in 0..n {
                 damped[i * n + i] += mu * diag[i];
+                if fixed[i] {
+                    for j in 0..n {
+                        damped[i * n + j] = 0.0;
+                        damped[j * n + i] = 0.0;
+                    }
+                    damped[i * n + i] = 1.0;
+                    rhs[i] = 0.0;
+                }
             }
-            let Some(h) = cholesky_solve(&damped, &g, n) else {
+            let Some(step) = cholesky_solve(&damped, &rhs, n) else {
                 mu *= nu;
                 nu *= 2.0;
                 continue;
             };
+            for i in 0..n {
+                pnew[i] = p[i] + step[i];
+            }
+            if let Some(b) = bounds {
+                b.project(&mut pnew);
+            }
+            for i in 0..n {
+                h[i] = pnew[i] - p[i];
+            }
             let pnorm = p.iter().map(|v| v * v).sum::<f64>().sqrt();
             let hnorm = h.iter().map(|v| v * v).sum::<f64>().sqrt();
-            let pnew: Vec<f64> = p.iter().zip(&h).map(|(p, h)| p + h).collect();
             let snew = rss(model, x, y, &pnew);
-            let predicted: f64 = (0..n).map(|i| h[i] * (mu * diag[i] * h[i] + g[i])).sum();
+            // Reduction the linear model predicts for step h: 2 h.g - h.A.h.
+            let predicted: f64 = (0..n)
+                .map(|i| h[i] * (2.0 * g[i] - (0..n).map(|j| a[i * n + j] * h[j]).sum::<f64>()))
+                .sum();
             let rho = if predicted > 0.0 {
                 (s - snew) / predicted
             } else {
@@ -198,7 +241,7 @@ fn fit_from(
             if snew.is_finite() && rho > 0.0 {
                 let small_step = hnorm <= opts.xtol * (pnorm + opts.xtol);
                 let small_gain = s - snew <= opts.ftol * snew;
-                p = pnew;
+                p.copy_from_slice(&pnew);
                 (a, g, s) = normal_equations(model, x, y, &p);
                 for (i, d) in diag.iter_mut().enumerate() {
                     *d = d.max(a[i * n + i]);
@@ -288,7 +331,7 @@ mod tests {
         ];
         for (model, truth) in cases {
             let y: Vec<f64> = x.iter().map(|x| model.eval(*x, &truth, None)).collect();
-            let r = fit(&model, &x, &y, None, &Options::default());
+            let r = fit(&model, &x, &y, None, None, &Options::default());
             assert!(r.converged, "{model:?}: {r:?}");
             let p = r.params.unwrap_or_default();
             for (got, want) in p.iter().zip(&truth) {
@@ -310,6 +353,7 @@ mod tests {
             &x,
             &y,
             Some(&[100.0, -1.0]),
+            None,
             &Options::default(),
         );
         assert!(r.converged);
@@ -318,24 +362,73 @@ mod tests {
     }
 
     #[test]
+    fn bounds_hold_and_give_the_constrained_minimum() {
+        // y = 2x + 1 exactly; with the slope bounded to [0, 1.5] the minimum sits on the
+        // bound and the intercept is the least-squares one for slope 1.5: mean(y - 1.5x).
+        let x = [0.0, 1.0, 2.0, 3.0, 4.0];
+        let y: Vec<f64> = x.iter().map(|x| 2.0 * x + 1.0).collect();
+        let names = vec!["a".to_string(), "b".to_string()];
+        let b = Bounds::new(
+            vec![0.0, f64::NEG_INFINITY],
+            vec![1.5, f64::INFINITY],
+            &names,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let o = Options::default();
+        for p0 in [None, Some(&[0.5, 0.0][..])] {
+            let r = fit(&Model::Linear, &x, &y, p0, Some(&b), &o);
+            assert!(r.converged, "{r:?}");
+            let p = r.params.unwrap_or_default();
+            assert!(
+                (p[0] - 1.5).abs() < 1e-12 && (p[1] - 2.0).abs() < 1e-9,
+                "{p:?}"
+            );
+        }
+        // bounds that do not bind change nothing
+        let wide = Bounds::new(vec![-10.0, -10.0], vec![10.0, 10.0], &names)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let r = fit(&Model::Linear, &x, &y, None, Some(&wide), &o);
+        let p = r.params.unwrap_or_default();
+        assert!(
+            (p[0] - 2.0).abs() < 1e-12 && (p[1] - 1.0).abs() < 1e-12,
+            "{p:?}"
+        );
+    }
+
+    #[test]
     fn degenerate_input_gives_no_params() {
         let o = Options::default();
         assert_eq!(
-            fit(&Model::Power, &[1.0], &[2.0], None, &o),
+            fit(&Model::Power, &[1.0], &[2.0], None, None, &o),
             FitResult::degenerate()
         );
-        let r = fit(&Model::Power, &[0.0, 1.0, 2.0], &[1.0, 2.0, 3.0], None, &o);
+        let r = fit(
+            &Model::Power,
+            &[0.0, 1.0, 2.0],
+            &[1.0, 2.0, 3.0],
+            None,
+            None,
+            &o,
+        );
         assert!(!r.converged && r.params.is_none());
         let r = fit(
             &Model::Linear,
             &[1.0, f64::NAN, 2.0],
             &[1.0, 2.0, 3.0],
             None,
+            None,
             &o,
         );
         assert!(!r.converged && r.params.is_none());
         // zero variance in x: a line is not determined
-        let r = fit(&Model::Linear, &[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0], None, &o);
+        let r = fit(
+            &Model::Linear,
+            &[1.0, 1.0, 1.0],
+            &[1.0, 2.0, 3.0],
+            None,
+            None,
+            &o,
+        );
         assert!(!r.converged || r.params.is_some_and(|p| p.iter().all(|v| v.is_finite())));
     }
 }
