@@ -7,7 +7,7 @@
 //! without dynamic matrices is the fastest and adds no dependency.
 
 use super::bounds::Bounds;
-use super::linalg::{cholesky_solve, inverse_diagonal, well_conditioned};
+use super::linalg::{cholesky_solve_into, inverse_diagonal, well_conditioned};
 use super::models::{Model, mean};
 
 /// Tolerances and limits of one fit.
@@ -60,40 +60,88 @@ impl FitResult {
     }
 }
 
-/// Residual sum of squares of `p`.
-fn rss(model: &Model, x: &[f64], y: &[f64], p: &[f64]) -> f64 {
-    x.iter()
-        .zip(y)
-        .map(|(x, y)| {
-            let r = y - model.eval(*x, p, None);
-            r * r
-        })
-        .sum()
+/// The points of one fit, with what the model precomputes per point ([`Model::prepare`]).
+struct Problem<'a> {
+    model: &'a Model,
+    x: &'a [f64],
+    y: &'a [f64],
+    aux: Vec<f64>,
 }
 
-/// `JᵀJ` (row-major, n x n), `Jᵀr` and the residual sum of squares at `p`.
-fn normal_equations(model: &Model, x: &[f64], y: &[f64], p: &[f64]) -> (Vec<f64>, Vec<f64>, f64) {
-    let n = p.len();
-    let mut jtj = vec![0.0; n * n];
-    let mut jtr = vec![0.0; n];
-    let mut row = vec![0.0; n];
-    let mut s = 0.0;
-    for (xv, yv) in x.iter().zip(y) {
-        let r = yv - model.eval(*xv, p, Some(&mut row));
-        s += r * r;
-        for i in 0..n {
-            jtr[i] += row[i] * r;
-            for j in 0..=i {
-                jtj[i * n + j] += row[i] * row[j];
+impl Problem<'_> {
+    /// Residual sum of squares of `p`.
+    fn rss(&self, p: &[f64]) -> f64 {
+        let mut s = 0.0;
+        for (k, (x, y)) in self.x.iter().zip(self.y).enumerate() {
+            let r = y - self.model.eval_prepared(*x, &self.aux, k, p, None);
+            s += r * r;
+        }
+        s
+    }
+
+    /// Writes `JᵀJ` (row-major, n x n) to `w.a` and `Jᵀr` to `w.g` at `p`; returns the
+    /// residual sum of squares.
+    fn normal_equations(&self, p: &[f64], w: &mut Work) -> f64 {
+        let n = p.len();
+        let (a, g, row) = (&mut w.a[..n * n], &mut w.g[..n], &mut w.row[..n]);
+        a.fill(0.0);
+        g.fill(0.0);
+        let mut s = 0.0;
+        for (k, (x, y)) in self.x.iter().zip(self.y).enumerate() {
+            let r = y - self.model.eval_prepared(*x, &self.aux, k, p, Some(row));
+            s += r * r;
+            for i in 0..n {
+                g[i] += row[i] * r;
+                for j in 0..=i {
+                    a[i * n + j] += row[i] * row[j];
+                }
             }
         }
+        for i in 0..n {
+            for j in 0..i {
+                a[j * n + i] = a[i * n + j];
+            }
+        }
+        s
     }
-    for i in 0..n {
-        for j in 0..i {
-            jtj[j * n + i] = jtj[i * n + j];
+}
+
+/// The most parameters a model has (`poly10`; expressions have at most 8).
+const MAX_PARAMS: usize = 11;
+
+/// Buffers of one fit, on the stack, reused by every iteration and attempt; a model with
+/// `n` parameters uses the first `n` (vectors) or `n * n` (matrices) entries.
+struct Work {
+    /// `JᵀJ` at the current point.
+    a: [f64; MAX_PARAMS * MAX_PARAMS],
+    /// `Jᵀr` at the current point.
+    g: [f64; MAX_PARAMS],
+    /// One row of the Jacobian.
+    row: [f64; MAX_PARAMS],
+    /// The damped system, its right-hand side, its Cholesky factor and solution.
+    damped: [f64; MAX_PARAMS * MAX_PARAMS],
+    rhs: [f64; MAX_PARAMS],
+    factor: [f64; MAX_PARAMS * MAX_PARAMS],
+    step: [f64; MAX_PARAMS],
+    /// The trial point and the step actually taken to it (after clamping).
+    pnew: [f64; MAX_PARAMS],
+    h: [f64; MAX_PARAMS],
+}
+
+impl Work {
+    fn new() -> Self {
+        Self {
+            a: [0.0; MAX_PARAMS * MAX_PARAMS],
+            g: [0.0; MAX_PARAMS],
+            row: [0.0; MAX_PARAMS],
+            damped: [0.0; MAX_PARAMS * MAX_PARAMS],
+            rhs: [0.0; MAX_PARAMS],
+            factor: [0.0; MAX_PARAMS * MAX_PARAMS],
+            step: [0.0; MAX_PARAMS],
+            pnew: [0.0; MAX_PARAMS],
+            h: [0.0; MAX_PARAMS],
         }
     }
-    (jtj, jtr, s)
 }
 
 /// Fits `model` to the points `(x, y)` from `p0` (or automatic starting values), within
@@ -112,6 +160,7 @@ pub fn fit(
 ) -> FitResult {
     let n = model.n_params();
     let degenerate = x.len() < n
+        || n > MAX_PARAMS
         || x.len() != y.len()
         || x.iter().chain(y).any(|v| !v.is_finite())
         || model.domain_problem(x).is_some()
@@ -120,24 +169,37 @@ pub fn fit(
     if degenerate {
         return FitResult::degenerate();
     }
+    let problem = Problem {
+        model,
+        x,
+        y,
+        aux: model.prepare(x),
+    };
+    let mut work = Work::new();
     // Starting points in order: p0 (if given), p0 again with heavy damping (short,
-    // gradient-like first steps instead of a Gauss-Newton leap), the automatic start.
-    let auto = model.initial_guess(x, y);
-    let mut attempts: Vec<(Vec<f64>, f64)> = Vec::new();
-    if let Some(p0) = p0 {
-        attempts.push((p0.to_vec(), 1e-3));
-        attempts.push((p0.to_vec(), 1e3));
-    }
-    attempts.push((auto.clone(), 1e-3));
-    if p0.is_none() {
-        attempts.push((auto, 1e3));
-    }
+    // gradient-like first steps instead of a Gauss-Newton leap), the automatic start
+    // (computed only when needed).
+    let plan: &[(bool, f64)] = match p0 {
+        Some(_) => &[(true, 1e-3), (true, 1e3), (false, 1e-3)],
+        None => &[(false, 1e-3), (false, 1e3)],
+    };
+    let mut auto: Option<Vec<f64>> = None;
     let mut iterations = 0;
-    for (mut start, mu) in attempts {
+    for &(from_p0, mu) in plan {
+        let mut start = match (from_p0, p0) {
+            (true, Some(p0)) => {
+                let mut start = p0.to_vec();
+                model.solve_scale(x, &problem.aux, y, &mut start);
+                start
+            }
+            _ => auto
+                .get_or_insert_with(|| model.initial_guess(x, y))
+                .clone(),
+        };
         if let Some(b) = bounds {
             b.project(&mut start);
         }
-        let result = fit_from(model, x, y, start, mu, bounds, opts);
+        let result = fit_from(&problem, start, mu, bounds, opts, &mut work);
         iterations += result.iterations;
         if result.converged {
             return FitResult {
@@ -154,43 +216,40 @@ pub fn fit(
 
 /// One Levenberg–Marquardt run from `p`.
 fn fit_from(
-    model: &Model,
-    x: &[f64],
-    y: &[f64],
+    problem: &Problem,
     mut p: Vec<f64>,
     mu0: f64,
     bounds: Option<&Bounds>,
     opts: &Options,
+    w: &mut Work,
 ) -> FitResult {
     let n = p.len();
     if p.iter().any(|v| !v.is_finite()) {
         return FitResult::degenerate();
     }
-    let (mut a, mut g, mut s) = normal_equations(model, x, y, &p);
+    let mut s = problem.normal_equations(&p, w);
     if !s.is_finite() {
         return FitResult::degenerate();
     }
     let mut diag: Vec<f64> = (0..n)
-        .map(|i| a[i * n + i].max(f64::MIN_POSITIVE))
+        .map(|i| w.a[i * n + i].max(f64::MIN_POSITIVE))
         .collect();
     let mut mu = mu0;
     let mut nu = 2.0;
     let mut converged = false;
     let mut iterations = 0;
+    let y = problem.y;
     let tiny = 1e-30 * y.iter().map(|v| v * v).sum::<f64>().max(f64::MIN_POSITIVE);
     // Parameters held on their bound for this iteration (never set without bounds).
     let mut fixed = vec![false; n];
-    let mut damped = vec![0.0; n * n];
-    let mut pnew = vec![0.0; n];
-    let mut h = vec![0.0; n];
     while iterations < opts.max_iterations {
         iterations += 1;
         for (i, f) in fixed.iter_mut().enumerate() {
-            *f = bounds.is_some_and(|b| b.blocked(i, &p, &g));
+            *f = bounds.is_some_and(|b| b.blocked(i, &p, &w.g));
         }
         let gmax = (0..n)
             .filter(|i| !fixed[*i])
-            .map(|i| g[i].abs() / (diag[i].sqrt() * s.sqrt().max(f64::MIN_POSITIVE)))
+            .map(|i| w.g[i].abs() / (diag[i].sqrt() * s.sqrt().max(f64::MIN_POSITIVE)))
             .fold(0.0, f64::max);
         if gmax <= opts.gtol || s <= tiny {
             converged = true;
@@ -199,40 +258,43 @@ fn fit_from(
         // Inner loop: raise the damping until a step lowers the residual.
         let mut accepted = false;
         for _ in 0..60 {
-            damped.copy_from_slice(&a);
-            let mut rhs = g.clone();
+            w.damped[..n * n].copy_from_slice(&w.a[..n * n]);
+            w.rhs[..n].copy_from_slice(&w.g[..n]);
             for i in 0..n {
-                damped[i * n + i] += mu * diag[i];
+                w.damped[i * n + i] += mu * diag[i];
                 if fixed[i] {
                     for j in 0..n {
-                        damped[i * n + j] = 0.0;
-                        damped[j * n + i] = 0.0;
+                        w.damped[i * n + j] = 0.0;
+                        w.damped[j * n + i] = 0.0;
                     }
-                    damped[i * n + i] = 1.0;
-                    rhs[i] = 0.0;
+                    w.damped[i * n + i] = 1.0;
+                    w.rhs[i] = 0.0;
                 }
             }
-            let Some(step) = cholesky_solve(&damped, &rhs, n) else {
+            if !cholesky_solve_into(&w.damped, &w.rhs, n, &mut w.factor, &mut w.step[..n]) {
                 mu *= nu;
                 nu *= 2.0;
                 continue;
-            };
-            for i in 0..n {
-                pnew[i] = p[i] + step[i];
+            }
+            for ((new, p), step) in w.pnew.iter_mut().zip(&p).zip(&w.step) {
+                *new = p + step;
             }
             if let Some(b) = bounds {
-                b.project(&mut pnew);
+                b.project(&mut w.pnew[..n]);
             }
-            for i in 0..n {
-                h[i] = pnew[i] - p[i];
+            for ((h, new), p) in w.h.iter_mut().zip(&w.pnew).zip(&p) {
+                *h = new - p;
             }
+            let h = &w.h[..n];
             let pnorm = p.iter().map(|v| v * v).sum::<f64>().sqrt();
             let hnorm = h.iter().map(|v| v * v).sum::<f64>().sqrt();
-            let snew = rss(model, x, y, &pnew);
+            let snew = problem.rss(&w.pnew[..n]);
             // Reduction the linear model predicts for step h: 2 h.g - h.A.h.
-            let predicted: f64 = (0..n)
-                .map(|i| h[i] * (2.0 * g[i] - (0..n).map(|j| a[i * n + j] * h[j]).sum::<f64>()))
-                .sum();
+            let mut predicted = 0.0;
+            for i in 0..n {
+                let ah: f64 = (0..n).map(|j| w.a[i * n + j] * h[j]).sum();
+                predicted += h[i] * (2.0 * w.g[i] - ah);
+            }
             let rho = if predicted > 0.0 {
                 (s - snew) / predicted
             } else {
@@ -241,10 +303,10 @@ fn fit_from(
             if snew.is_finite() && rho > 0.0 {
                 let small_step = hnorm <= opts.xtol * (pnorm + opts.xtol);
                 let small_gain = s - snew <= opts.ftol * snew;
-                p.copy_from_slice(&pnew);
-                (a, g, s) = normal_equations(model, x, y, &p);
+                p.copy_from_slice(&w.pnew[..n]);
+                s = problem.normal_equations(&p, w);
                 for (i, d) in diag.iter_mut().enumerate() {
-                    *d = d.max(a[i * n + i]);
+                    *d = d.max(w.a[i * n + i]);
                 }
                 mu *= (1.0 - (2.0 * rho - 1.0).powi(3)).max(1.0 / 3.0);
                 nu = 2.0;
@@ -267,19 +329,20 @@ fn fit_from(
             break;
         }
     }
+    let a = &w.a[..n * n];
     // A parameter whose derivative vanished everywhere is not determined by the data: the
     // solver stopped on a plateau, not at a minimum.
     // Likewise parameters that only their combination determines (constant x for a line).
-    let plateau = (0..n).any(|i| a[i * n + i] <= 1e-12 * diag[i]) || !well_conditioned(&a, n);
+    let plateau = (0..n).any(|i| a[i * n + i] <= 1e-12 * diag[i]) || !well_conditioned(a, n);
     if !converged || plateau || p.iter().any(|v| !v.is_finite()) || !s.is_finite() {
         return FitResult {
             iterations,
             ..FitResult::degenerate()
         };
     }
-    let dof = x.len() as f64 - n as f64;
+    let dof = y.len() as f64 - n as f64;
     let stderrs = if dof > 0.0 {
-        inverse_diagonal(&a, n).map(|d| {
+        inverse_diagonal(a, n).map(|d| {
             d.iter()
                 .map(|v| {
                     let e = (v * s / dof).sqrt();
