@@ -93,9 +93,10 @@ impl Fitter for CurveFitter {
         let mut iterations = Int64Builder::with_capacity(rows);
         let mut converged = BooleanBuilder::with_capacity(rows);
         let mut valid = Vec::with_capacity(rows);
+        let none = FitResult::default();
         for out in &outputs {
             valid.push(out.is_some());
-            let out = out.clone().unwrap_or_default();
+            let out = out.as_ref().unwrap_or(&none);
             for i in 0..n {
                 params[i].append_option(out.params.as_ref().map(|p| p[i]));
                 errs[i].append_option(out.stderrs.as_ref().and_then(|e| e[i]));

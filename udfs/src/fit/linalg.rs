@@ -1,5 +1,6 @@
 //! Small dense linear algebra for least squares with a handful of parameters: Cholesky
-//! solves of normal equations, a symmetric inverse for covariances, and Householder QR for
+//! solves of normal equations, the diagonal of a symmetric inverse for covariances (with a
+//! conditioning check), and Householder QR for
 //! linear least squares (polynomials), all on row-major `Vec<f64>`.
 
 fn positive_finite(v: f64) -> bool {
@@ -65,24 +66,9 @@ fn cholesky_into(a: &[f64], n: usize, l: &mut [f64]) -> bool {
     true
 }
 
-/// Whether symmetric `a` is numerically non-singular: the Cholesky pivots of `a` scaled to
-/// unit diagonal stay above `1e-10` (a reciprocal condition number of about 1e-10).
-pub fn well_conditioned(a: &[f64], n: usize) -> bool {
-    let scale: Vec<f64> = (0..n).map(|i| a[i * n + i].sqrt()).collect();
-    if scale.iter().any(|s| !positive_finite(*s)) {
-        return false;
-    }
-    let scaled: Vec<f64> = (0..n * n)
-        .map(|k| a[k] / (scale[k / n] * scale[k % n]))
-        .collect();
-    match cholesky(&scaled, n) {
-        Some(l) => (0..n).all(|i| l[i * n + i] * l[i * n + i] > 1e-10),
-        None => false,
-    }
-}
-
-/// The diagonal of the inverse of symmetric positive definite `a`, or `None` if singular.
-/// Columns are scaled to unit diagonal first, which keeps badly scaled problems solvable.
+/// The diagonal of the inverse of symmetric `a`, or `None` when `a` is numerically singular:
+/// the Cholesky pivots of `a` scaled to unit diagonal must stay above `1e-10` (a reciprocal
+/// condition number of about 1e-10). The scaling also keeps badly scaled problems solvable.
 pub fn inverse_diagonal(a: &[f64], n: usize) -> Option<Vec<f64>> {
     let scale: Vec<f64> = (0..n).map(|i| a[i * n + i].sqrt()).collect();
     if scale.iter().any(|s| !positive_finite(*s)) {
@@ -92,6 +78,9 @@ pub fn inverse_diagonal(a: &[f64], n: usize) -> Option<Vec<f64>> {
         .map(|k| a[k] / (scale[k / n] * scale[k % n]))
         .collect();
     let l = cholesky(&scaled, n)?;
+    if (0..n).any(|i| l[i * n + i] * l[i * n + i] <= 1e-10) {
+        return None;
+    }
     // (A^-1)_ii = |L^-1 e_i|^2: one forward substitution per column
     let mut z = vec![0.0; n];
     let mut diag = Vec::with_capacity(n);

@@ -7,7 +7,7 @@
 //! without dynamic matrices is the fastest and adds no dependency.
 
 use super::bounds::Bounds;
-use super::linalg::{cholesky_solve_into, inverse_diagonal, well_conditioned};
+use super::linalg::{cholesky_solve_into, inverse_diagonal};
 use super::models::{Model, mean};
 
 /// Tolerances and limits of one fit.
@@ -69,21 +69,14 @@ struct Problem<'a> {
 }
 
 impl Problem<'_> {
-    /// Residual sum of squares of `p`.
-    fn rss(&self, p: &[f64]) -> f64 {
-        let mut s = 0.0;
-        for (k, (x, y)) in self.x.iter().zip(self.y).enumerate() {
-            let r = y - self.model.eval_prepared(*x, &self.aux, k, p, None);
-            s += r * r;
-        }
-        s
-    }
-
-    /// Writes `JᵀJ` (row-major, n x n) to `w.a` and `Jᵀr` to `w.g` at `p`; returns the
-    /// residual sum of squares.
-    fn normal_equations(&self, p: &[f64], w: &mut Work) -> f64 {
+    /// Writes `JᵀJ` (row-major, n x n) to `a` and `Jᵀr` to `g` at `p`; returns the residual
+    /// sum of squares.
+    fn normal_equations(&self, p: &[f64], a: &mut [f64], g: &mut [f64], row: &mut [f64]) -> f64 {
         let n = p.len();
-        let (a, g, row) = (&mut w.a[..n * n], &mut w.g[..n], &mut w.row[..n]);
+        if n == 2 {
+            return self.normal_equations_2(p, a, g);
+        }
+        let (a, g, row) = (&mut a[..n * n], &mut g[..n], &mut row[..n]);
         a.fill(0.0);
         g.fill(0.0);
         let mut s = 0.0;
@@ -106,6 +99,29 @@ impl Problem<'_> {
     }
 }
 
+impl Problem<'_> {
+    /// [`Problem::normal_equations`] for two parameters (power, linear and most user
+    /// models), with the sums in registers instead of the general loops over n.
+    fn normal_equations_2(&self, p: &[f64], a: &mut [f64], g: &mut [f64]) -> f64 {
+        let mut row = [0.0; 2];
+        let (mut a00, mut a10, mut a11, mut g0, mut g1, mut s) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        for (k, (x, y)) in self.x.iter().zip(self.y).enumerate() {
+            let r = y - self
+                .model
+                .eval_prepared(*x, &self.aux, k, p, Some(&mut row));
+            s += r * r;
+            g0 += row[0] * r;
+            g1 += row[1] * r;
+            a00 += row[0] * row[0];
+            a10 += row[1] * row[0];
+            a11 += row[1] * row[1];
+        }
+        a[..4].copy_from_slice(&[a00, a10, a10, a11]);
+        g[..2].copy_from_slice(&[g0, g1]);
+        s
+    }
+}
+
 /// The most parameters a model has (`poly10`; expressions have at most 8).
 const MAX_PARAMS: usize = 11;
 
@@ -116,6 +132,10 @@ struct Work {
     a: [f64; MAX_PARAMS * MAX_PARAMS],
     /// `Jᵀr` at the current point.
     g: [f64; MAX_PARAMS],
+    /// `JᵀJ` and `Jᵀr` at the trial point, computed with its residual (one pass over the
+    /// points per step), swapped in when the step is accepted.
+    a_new: [f64; MAX_PARAMS * MAX_PARAMS],
+    g_new: [f64; MAX_PARAMS],
     /// One row of the Jacobian.
     row: [f64; MAX_PARAMS],
     /// The damped system, its right-hand side, its Cholesky factor and solution.
@@ -133,6 +153,8 @@ impl Work {
         Self {
             a: [0.0; MAX_PARAMS * MAX_PARAMS],
             g: [0.0; MAX_PARAMS],
+            a_new: [0.0; MAX_PARAMS * MAX_PARAMS],
+            g_new: [0.0; MAX_PARAMS],
             row: [0.0; MAX_PARAMS],
             damped: [0.0; MAX_PARAMS * MAX_PARAMS],
             rhs: [0.0; MAX_PARAMS],
@@ -227,13 +249,14 @@ fn fit_from(
     if p.iter().any(|v| !v.is_finite()) {
         return FitResult::degenerate();
     }
-    let mut s = problem.normal_equations(&p, w);
+    let mut s = problem.normal_equations(&p, &mut w.a, &mut w.g, &mut w.row);
     if !s.is_finite() {
         return FitResult::degenerate();
     }
-    let mut diag: Vec<f64> = (0..n)
-        .map(|i| w.a[i * n + i].max(f64::MIN_POSITIVE))
-        .collect();
+    let mut diag = [0.0; MAX_PARAMS];
+    for (i, d) in diag.iter_mut().enumerate().take(n) {
+        *d = w.a[i * n + i].max(f64::MIN_POSITIVE);
+    }
     let mut mu = mu0;
     let mut nu = 2.0;
     let mut converged = false;
@@ -241,10 +264,10 @@ fn fit_from(
     let y = problem.y;
     let tiny = 1e-30 * y.iter().map(|v| v * v).sum::<f64>().max(f64::MIN_POSITIVE);
     // Parameters held on their bound for this iteration (never set without bounds).
-    let mut fixed = vec![false; n];
+    let mut fixed = [false; MAX_PARAMS];
     while iterations < opts.max_iterations {
         iterations += 1;
-        for (i, f) in fixed.iter_mut().enumerate() {
+        for (i, f) in fixed.iter_mut().enumerate().take(n) {
             *f = bounds.is_some_and(|b| b.blocked(i, &p, &w.g));
         }
         let gmax = (0..n)
@@ -288,7 +311,8 @@ fn fit_from(
             let h = &w.h[..n];
             let pnorm = p.iter().map(|v| v * v).sum::<f64>().sqrt();
             let hnorm = h.iter().map(|v| v * v).sum::<f64>().sqrt();
-            let snew = problem.rss(&w.pnew[..n]);
+            let snew =
+                problem.normal_equations(&w.pnew[..n], &mut w.a_new, &mut w.g_new, &mut w.row);
             // Reduction the linear model predicts for step h: 2 h.g - h.A.h.
             let mut predicted = 0.0;
             for i in 0..n {
@@ -304,8 +328,10 @@ fn fit_from(
                 let small_step = hnorm <= opts.xtol * (pnorm + opts.xtol);
                 let small_gain = s - snew <= opts.ftol * snew;
                 p.copy_from_slice(&w.pnew[..n]);
-                s = problem.normal_equations(&p, w);
-                for (i, d) in diag.iter_mut().enumerate() {
+                w.a[..n * n].swap_with_slice(&mut w.a_new[..n * n]);
+                w.g[..n].swap_with_slice(&mut w.g_new[..n]);
+                s = snew;
+                for (i, d) in diag.iter_mut().enumerate().take(n) {
                     *d = d.max(w.a[i * n + i]);
                 }
                 mu *= (1.0 - (2.0 * rho - 1.0).powi(3)).max(1.0 / 3.0);
@@ -333,7 +359,8 @@ fn fit_from(
     // A parameter whose derivative vanished everywhere is not determined by the data: the
     // solver stopped on a plateau, not at a minimum.
     // Likewise parameters that only their combination determines (constant x for a line).
-    let plateau = (0..n).any(|i| a[i * n + i] <= 1e-12 * diag[i]) || !well_conditioned(a, n);
+    let inverse = inverse_diagonal(a, n);
+    let plateau = (0..n).any(|i| a[i * n + i] <= 1e-12 * diag[i]) || inverse.is_none();
     if !converged || plateau || p.iter().any(|v| !v.is_finite()) || !s.is_finite() {
         return FitResult {
             iterations,
@@ -342,7 +369,7 @@ fn fit_from(
     }
     let dof = y.len() as f64 - n as f64;
     let stderrs = if dof > 0.0 {
-        inverse_diagonal(a, n).map(|d| {
+        inverse.map(|d| {
             d.iter()
                 .map(|v| {
                     let e = (v * s / dof).sqrt();

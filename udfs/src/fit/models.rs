@@ -126,11 +126,16 @@ impl Model {
         if !matches!(self, Model::Power | Model::Gauss | Model::Logistic) {
             return;
         }
-        let mut unit = p.to_vec();
+        let mut buffer = [0.0; 16];
+        let Some(unit) = buffer.get_mut(..p.len()).filter(|u| !u.is_empty()) else {
+            return;
+        };
+        unit.copy_from_slice(p);
         unit[0] = 1.0;
+        let unit = &*unit;
         let (mut gy, mut gg) = (0.0, 0.0);
         for (k, (x, y)) in x.iter().zip(y).enumerate() {
-            let g = self.eval_prepared(*x, aux, k, &unit, None);
+            let g = self.eval_prepared(*x, aux, k, unit, None);
             gy += g * y;
             gg += g * g;
         }
