@@ -67,42 +67,53 @@ pub fn tokenize_into(
 ) {
     let bytes = text.as_bytes();
     let table = &separators.ascii;
-    let mut i = 0;
-    let mut start: Option<usize> = None;
-    let mut ascii_word = true;
-    let mut flush = |from: usize, to: usize, ascii: bool, out: &mut Vec<u8>| {
-        let word = &text[from..to];
-        if !lower {
-            out.extend_from_slice(word.as_bytes());
-        } else if ascii {
-            out.extend(word.bytes().map(|b| b.to_ascii_lowercase()));
-        } else {
-            out.extend_from_slice(word.to_lowercase().as_bytes());
-        }
-        ends.push(out.len());
-    };
-    while i < bytes.len() {
+    // Whether the character at byte i separates words, and its width in bytes.
+    let at = |i: usize| -> (bool, usize) {
         let b = bytes[i];
-        let (separator, width) = if b < 0x80 {
+        if b < 0x80 {
             (table[b as usize], 1)
         } else {
             let c = text[i..].chars().next().unwrap_or(' ');
             (separators.is_separator(c), c.len_utf8())
-        };
-        if separator {
-            if let Some(s) = start.take() {
-                flush(s, i, ascii_word, out);
-            }
-        } else if start.is_none() {
-            start = Some(i);
-            ascii_word = b < 0x80;
-        } else if b >= 0x80 {
-            ascii_word = false;
         }
-        i += width;
-    }
-    if let Some(s) = start {
-        flush(s, bytes.len(), ascii_word, out);
+    };
+    let mut i = 0;
+    while i < bytes.len() {
+        let (separator, width) = at(i);
+        if separator {
+            i += width;
+            continue;
+        }
+        // A word: ASCII bytes in a tight loop, other characters decoded.
+        let start = i;
+        let mut ascii = true;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b < 0x80 {
+                if table[b as usize] {
+                    break;
+                }
+                i += 1;
+            } else {
+                let (separator, width) = at(i);
+                if separator {
+                    break;
+                }
+                ascii = false;
+                i += width;
+            }
+        }
+        let word = &text[start..i];
+        let from = out.len();
+        if lower && !ascii {
+            out.extend_from_slice(word.to_lowercase().as_bytes());
+        } else {
+            out.extend_from_slice(word.as_bytes());
+            if lower {
+                out[from..].make_ascii_lowercase();
+            }
+        }
+        ends.push(out.len());
     }
 }
 
