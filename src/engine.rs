@@ -9,9 +9,9 @@ use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::dynamic_file::DynamicListTableFactory;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParserBuilder, Statement};
@@ -168,6 +168,15 @@ impl EngineBuilder {
     }
 }
 
+/// The parameter names of the scalar or aggregate function `name`, if it has them.
+fn parameter_names(state: &SessionState, name: &str) -> Option<Vec<String>> {
+    let signature = match state.scalar_functions().get(name) {
+        Some(f) => f.signature().clone(),
+        None => state.aggregate_functions().get(name)?.signature().clone(),
+    };
+    signature.parameter_names
+}
+
 /// An embedded quiver engine. Cheap to clone: clones share tables and settings.
 #[derive(Clone)]
 pub struct Engine {
@@ -256,8 +265,9 @@ impl Engine {
     }
 
     /// Plans one parsed statement without running anything.
-    pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
+    pub async fn plan(&self, mut statement: Statement) -> Result<LogicalPlan> {
         let state = self.ctx.state();
+        quiver_sql::fill_skipped_arguments(&mut statement, &|name| parameter_names(&state, name));
         let references = state.resolve_table_references(&statement)?;
         match state.statement_to_plan(statement).await {
             Ok(plan) => Ok(plan),

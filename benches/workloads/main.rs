@@ -8,11 +8,13 @@
 //!
 //! `cargo bench` passes `--bench`, which selects measuring. Without it (as under `cargo test`,
 //! where this target has `test = true`) the binary runs its self-checks instead: the checksum
-//! functions against values printed by Python, and both workloads on a tiny CSV.
+//! functions against values printed by Python, and the titanic and `dbbench.pivot` workloads
+//! on tiny CSVs.
 
 mod checksum;
 mod climate;
 mod cube;
+mod dbbench;
 mod measure;
 mod titanic;
 mod udfs;
@@ -34,6 +36,7 @@ const WORKLOADS: &[&str] = &[
     "curvefit.results_csv",
     "curvefit.synthetic_1e5",
     "wordcount.top10_overall_and_per_book",
+    "dbbench.pivot",
     "climate.grid_mean",
     "climate.point_annual",
     "climate.month_clim",
@@ -46,7 +49,7 @@ const WORKLOADS: &[&str] = &[
 #[command(name = "workloads")]
 struct Args {
     /// Workloads to run, comma-separated: a family (`titanic`, `curvefit`, `wordcount`,
-    /// `climate`, `cube`),
+    /// `dbbench`, `climate`, `cube`),
     /// one workload (`titanic.groupby`) or `all`.
     #[arg(long, value_delimiter = ',', default_value = "titanic")]
     workloads: Vec<String>,
@@ -229,6 +232,19 @@ fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             &sink,
         ))?;
     }
+    if selected(&args, "dbbench.pivot") {
+        let path = data_dir.join(dbbench::CSV);
+        if !path.is_file() {
+            eprintln!(
+                "{} is missing; generate it with the peers' script:\n\n    \
+                 PEER_DATA={} python3 ../shared/bench/peers/dbbench_groupby.py --generate\n",
+                path.display(),
+                data_dir.display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+        runtime.block_on(dbbench::pivot(&engine, &path, args.runs, &sink))?;
+    }
     if WORKLOADS
         .iter()
         .any(|w| w.starts_with("climate.") && selected(&args, w))
@@ -271,6 +287,7 @@ mod selftest {
     use quiver::Engine;
 
     use crate::checksum;
+    use crate::dbbench;
     use crate::measure::Sink;
     use crate::titanic::{self, LoadMode, Titanic};
 
@@ -296,6 +313,38 @@ PassengerId,Survived,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked
     /// on the same CSV, computed with pandas: female 1, NaN (no female in class 2), 0.5;
     /// male 1, 0.5, 0.
     const TINY_PIVOT_CHECKSUM: &str = "n=6;sum=nan;wsum=nan";
+
+    /// Seven rows in db-benchmark's G1 layout; `seq_checksum` of pandas'
+    /// `pivot_table('v1', index='id2', columns='id1', aggfunc='sum').to_numpy().ravel()`
+    /// on them: id001: 7, 4, 1; id002: 8, 2, 6.
+    const TINY_G1_CSV: &str = "\
+id1,id2,id3,id4,id5,id6,v1,v2,v3
+id001,id002,id0000000001,1,2,3,5,10,90.5
+id002,id001,id0000000002,4,5,6,4,5,78.25
+id001,id002,id0000000003,7,8,9,3,1,1.5
+id003,id001,id0000000004,1,2,3,1,2,3.0
+id002,id002,id0000000005,1,2,3,2,3,4.0
+id001,id001,id0000000006,1,2,3,7,3,4.0
+id003,id002,id0000000007,1,2,3,6,3,4.0
+";
+    const TINY_G1_PIVOT_CHECKSUM: &str = "n=6;sum=28;wsum=96";
+
+    async fn tiny_dbbench_pivot() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join(dbbench::CSV);
+        std::fs::write(&path, TINY_G1_CSV).map_err(|e| e.to_string())?;
+        let engine = Engine::builder()
+            .target_partitions(2)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let record = dbbench::pivot(&engine, &path, 1, &Sink::quiet())
+            .await
+            .map_err(|e| e.to_string())?;
+        if record.checksum != TINY_G1_PIVOT_CHECKSUM {
+            return Err(format!("checksum {}", record.checksum));
+        }
+        Ok(())
+    }
 
     async fn tiny_workloads(load_mode: LoadMode) -> Result<(), String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -341,6 +390,10 @@ PassengerId,Survived,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked
                 ] {
                     checks.push((name, runtime.block_on(tiny_workloads(mode))));
                 }
+                checks.push((
+                    "dbbench.pivot on a tiny G1 CSV",
+                    runtime.block_on(tiny_dbbench_pivot()),
+                ));
             }
             Err(e) => checks.push(("tokio runtime", Err(e.to_string()))),
         }

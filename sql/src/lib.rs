@@ -6,16 +6,20 @@
 //! [`NamedArgsTableFunction`] that the engine crate registers; where a dynamic PIVOT needs
 //! its column values, it hands a small plan to the engine's [`PlanExecutor`].
 //!
-//! Two steps: [`rewrite_duckdb_statements`] turns DuckDB's statement forms (`PIVOT t ON ...`,
-//! `UNPIVOT t ON ...`, `SUMMARIZE t`) into standard SQL before parsing; the relation
-//! planners ([`TableFunctionPlanner`], [`ReshapePlanner`]) plan the table factors.
+//! Three steps: [`rewrite_duckdb_statements`] turns DuckDB's statement forms (`PIVOT t ON ...`,
+//! `UNPIVOT t ON ...`, `SUMMARIZE t`) into standard SQL before parsing;
+//! [`fill_skipped_arguments`] lets named arguments skip optional parameters
+//! (`curve_fit(m, x, y, bounds => b)`); the relation planners ([`TableFunctionPlanner`],
+//! [`ReshapePlanner`]) plan the table factors.
 
 mod duckdb_syntax;
+mod named_args;
 mod options;
 mod reshape;
 mod table_function;
 
 pub use duckdb_syntax::rewrite_duckdb_statements;
+pub use named_args::fill_skipped_arguments;
 pub use options::QuiverSqlOptions;
 pub use reshape::{PlanExecutor, ReshapePlanner};
 pub use table_function::{NamedArgsTableFunction, TableFunctionArgs, TableFunctionPlanner};

@@ -1,11 +1,13 @@
-//! `curve_fit(model, x, y [, p0])`: non-linear least squares by Levenberg–Marquardt, as an
-//! aggregate (one fit per group) and as `list_curve_fit(model, xs, ys [, p0])` over list
-//! columns (one fit per row). The result is a struct with the parameters by name.
+//! `curve_fit(model, x, y [, p0] [, bounds])`: non-linear least squares by
+//! Levenberg–Marquardt, as an aggregate (one fit per group) and as
+//! `list_curve_fit(model, xs, ys [, p0] [, bounds])` over list columns (one fit per row).
+//! The result is a struct with the parameters by name. `p0` and `bounds` are constants,
+//! given by position or by name (`bounds => [[0, -5], [1e6, 0]]`).
 
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StructArray,
+    Array, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StructArray,
 };
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
@@ -13,6 +15,7 @@ use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::{Documentation, DocumentationBuilder};
 
 use crate::doc_section;
+use crate::fit::bounds::Bounds;
 use crate::fit::lm::{FitResult, Options, fit};
 use crate::fit::models::{MODEL_NAMES, Model};
 use crate::points::{FitKind, Fitter};
@@ -21,20 +24,22 @@ use crate::points::{FitKind, Fitter};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct CurveFitKind;
 
-/// A model with optional fixed starting values.
+/// A model with optional fixed starting values and bounds.
 #[derive(Debug, Clone)]
 pub struct CurveFitter {
     model: Model,
     p0: Option<Vec<f64>>,
+    bounds: Option<Bounds>,
     options: Options,
 }
 
 impl CurveFitter {
-    /// Fitting `model`, from `p0` or automatic starting values.
-    pub fn new(model: Model, p0: Option<Vec<f64>>) -> Self {
+    /// Fitting `model`, from `p0` or automatic starting values, within `bounds` if given.
+    pub fn new(model: Model, p0: Option<Vec<f64>>, bounds: Option<Bounds>) -> Self {
         Self {
             model,
             p0,
+            bounds,
             options: Options::default(),
         }
     }
@@ -64,7 +69,14 @@ impl Fitter for CurveFitter {
     }
 
     fn fit(&self, x: &[f64], y: &[f64]) -> FitResult {
-        fit(&self.model, x, y, self.p0.as_deref(), &self.options)
+        fit(
+            &self.model,
+            x,
+            y,
+            self.p0.as_deref(),
+            self.bounds.as_ref(),
+            &self.options,
+        )
     }
 
     fn build(&self, outputs: Vec<Option<FitResult>>) -> Result<ArrayRef> {
@@ -81,9 +93,10 @@ impl Fitter for CurveFitter {
         let mut iterations = Int64Builder::with_capacity(rows);
         let mut converged = BooleanBuilder::with_capacity(rows);
         let mut valid = Vec::with_capacity(rows);
+        let none = FitResult::default();
         for out in &outputs {
             valid.push(out.is_some());
-            let out = out.clone().unwrap_or_default();
+            let out = out.as_ref().unwrap_or(&none);
             for i in 0..n {
                 params[i].append_option(out.params.as_ref().map(|p| p[i]));
                 errs[i].append_option(out.stderrs.as_ref().and_then(|e| e[i]));
@@ -128,34 +141,89 @@ impl Fitter for CurveFitter {
     }
 }
 
-/// Starting values from a constant list argument.
-fn starting_values(value: &ScalarValue, n: usize) -> Result<Vec<f64>> {
-    let values = match value {
+/// The elements of a constant list (`[1, 2]`) or struct (`(1, 2)`) value.
+fn elements(value: &ScalarValue) -> Option<Vec<ScalarValue>> {
+    let list = match value {
         ScalarValue::List(list) if list.len() == 1 && !list.is_null(0) => list.value(0),
         ScalarValue::LargeList(list) if list.len() == 1 && !list.is_null(0) => list.value(0),
         ScalarValue::FixedSizeList(list) if list.len() == 1 && !list.is_null(0) => list.value(0),
-        other => return plan_err!("curve_fit: p0 must be a list of {n} numbers, got {other}"),
+        ScalarValue::Struct(s) if s.len() == 1 && !s.is_null(0) => {
+            return s
+                .columns()
+                .iter()
+                .map(|c| ScalarValue::try_from_array(c, 0).ok())
+                .collect();
+        }
+        _ => return None,
     };
-    let values = datafusion::arrow::compute::cast(&values, &DataType::Float64)?;
-    let values = datafusion::arrow::array::AsArray::as_primitive::<
-        datafusion::arrow::datatypes::Float64Type,
-    >(&values);
-    if values.len() != n || values.null_count() > 0 {
-        return plan_err!(
-            "curve_fit: p0 must be a list of {n} numbers (one per parameter), got {value}"
-        );
-    }
-    Ok(values.values().to_vec())
+    (0..list.len())
+        .map(|i| ScalarValue::try_from_array(&list, i).ok())
+        .collect()
 }
 
-use datafusion::arrow::array::Array;
+/// A constant number (`None` for NULL, `Err` for anything else).
+fn number(value: &ScalarValue) -> std::result::Result<Option<f64>, ()> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    match value.cast_to(&DataType::Float64) {
+        Ok(ScalarValue::Float64(v)) if value.data_type().is_numeric() => Ok(v),
+        _ => Err(()),
+    }
+}
+
+/// Starting values from a constant list argument.
+fn starting_values(value: &ScalarValue, n: usize) -> Result<Vec<f64>> {
+    let values: Option<Vec<f64>> = elements(value).and_then(|e| {
+        e.iter()
+            .map(|v| number(v).ok().flatten())
+            .collect::<Option<Vec<f64>>>()
+    });
+    match values {
+        Some(v) if v.len() == n && v.iter().all(|v| v.is_finite()) => Ok(v),
+        _ => plan_err!(
+            "curve_fit: p0 must be a list of {n} finite numbers (one per parameter), got {value}"
+        ),
+    }
+}
+
+/// One side of `bounds`: a number (NULL: open) for every parameter, or a list of `n`.
+fn bound_side(value: &ScalarValue, n: usize, open: f64) -> Option<Vec<f64>> {
+    if let Ok(v) = number(value) {
+        return Some(vec![v.unwrap_or(open); n]);
+    }
+    elements(value)?
+        .iter()
+        .map(|v| number(v).ok().map(|v| v.unwrap_or(open)))
+        .collect()
+}
+
+/// Bounds from `[lower, upper]` or `(lower, upper)`, each side a number or a list.
+fn parse_bounds(value: &ScalarValue, names: &[String]) -> Result<Bounds> {
+    let n = names.len();
+    let sides = elements(value).filter(|e| e.len() == 2);
+    let parsed = sides.and_then(|e| {
+        Some((
+            bound_side(&e[0], n, f64::NEG_INFINITY)?,
+            bound_side(&e[1], n, f64::INFINITY)?,
+        ))
+    });
+    let Some((lower, upper)) = parsed else {
+        return plan_err!(
+            "curve_fit: bounds must be [lower, upper], each a number or a list of {n} numbers \
+             (NULL for no bound), e.g. [[0, -5], [1e6, 0]]; got {value}"
+        );
+    };
+    Bounds::new(lower, upper, names).or_else(|e| plan_err!("curve_fit: {e}"))
+}
 
 impl FitKind for CurveFitKind {
     type Fitter = CurveFitter;
     const NAME: &'static str = "curve_fit";
     const LIST_NAME: &'static str = "list_curve_fit";
     const XY: (usize, usize) = (1, 2);
-    const ARITY: &'static [usize] = &[3, 4];
+    const ARITY: &'static [usize] = &[3, 4, 5];
+    const PARAMS: &'static [&'static str] = &["model", "x", "y", "p0", "bounds"];
 
     fn configure(&self, consts: &[Option<ScalarValue>]) -> Result<CurveFitter> {
         let model = match consts.first() {
@@ -173,7 +241,26 @@ impl FitKind for CurveFitKind {
             }
             _ => None,
         };
-        Ok(CurveFitter::new(model, p0))
+        let bounds = match consts.get(4) {
+            Some(Some(value)) if !value.is_null() => {
+                Some(parse_bounds(value, &model.param_names())?)
+            }
+            _ => None,
+        };
+        if let (Some(p0), Some(b)) = (&p0, &bounds) {
+            let names = model.param_names();
+            for (i, v) in p0.iter().enumerate() {
+                if !b.contains_value(i, *v) {
+                    return plan_err!(
+                        "curve_fit: p0 of {} = {v} is outside its bounds [{}, {}]",
+                        names[i],
+                        b.lower[i],
+                        b.upper[i]
+                    );
+                }
+            }
+        }
+        Ok(CurveFitter::new(model, p0, bounds))
     }
 
     fn aggregate_doc(&self) -> &'static Documentation {
@@ -185,8 +272,10 @@ impl FitKind for CurveFitKind {
                  iterations, converged}; params and stderrs are structs with one field per \
                  parameter. Fits that cannot be made (fewer points than parameters, NaN, x <= 0 \
                  for a power law) or that do not converge give NULL params and \
-                 converged = false. NULL x or y are skipped. Groups are fitted in parallel.",
-                "curve_fit(model, x, y [, p0])",
+                 converged = false. NULL x or y are skipped. Groups are fitted in parallel. \
+                 p0 and bounds may be given by name: curve_fit('power', x, y, bounds => \
+                 [[0, -5], [NULL, 0]]).",
+                "curve_fit(model, x, y [, p0] [, bounds])",
             )
             .with_sql_example(
                 "```sql\n> SELECT book, curve_fit('power', rank, n)['params']['b'] AS exponent\n  \
@@ -205,9 +294,17 @@ impl FitKind for CurveFitKind {
                 "p0",
                 "Optional constant list of starting values, one per parameter, e.g. [100, -1]. \
                  Without it: log-linear fits for power and exp, moments for gauss, \
-                 least squares for polynomials.",
+                 least squares for polynomials. Must lie within the bounds.",
+            )
+            .with_argument(
+                "bounds",
+                "Optional constant [lower, upper]: each side a number for every parameter or \
+                 a list with one per parameter, NULL for no bound (scipy's bounds=(lo, hi)). \
+                 Steps are clamped into the box (projected Levenberg-Marquardt); lower must \
+                 be below upper.",
             )
             .with_related_udf("list_curve_fit")
+            .with_related_udf("curve_eval")
             .with_related_udf("polyfit")
             .build()
         });
@@ -220,7 +317,7 @@ impl FitKind for CurveFitKind {
                 doc_section(),
                 "curve_fit over list columns: one fit per row, rows fitted in parallel. \
                  Same models, arguments and result struct as the aggregate curve_fit.",
-                "list_curve_fit(model, xs, ys [, p0])",
+                "list_curve_fit(model, xs, ys [, p0] [, bounds])",
             )
             .with_sql_example(
                 "```sql\n> SELECT list_curve_fit('power', [1, 2, 3, 4], [100, 50, 100.0 / 3, 25])['params'];\n\
@@ -230,7 +327,9 @@ impl FitKind for CurveFitKind {
             .with_argument("xs", "List of numbers: the independent variable.")
             .with_argument("ys", "List of numbers, as long as xs: the observed values.")
             .with_argument("p0", "Optional constant list of starting values.")
+            .with_argument("bounds", "Optional constant [lower, upper], see curve_fit.")
             .with_related_udf("curve_fit")
+            .with_related_udf("curve_eval")
             .build()
         });
         &DOC

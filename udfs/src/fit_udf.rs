@@ -11,13 +11,13 @@ use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, Documentation, EmitTo,
-    GroupsAccumulator, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+    GroupsAccumulator, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature,
 };
 use datafusion::physical_expr::expressions::Literal;
 
 use crate::points::{
     FitKind, Fitter, append_points, coerce, const_arg, fit_groups, fit_list_rows, float_list,
-    merge_lists, points_to_lists,
+    merge_lists, points_to_lists, require_constants, signature,
 };
 
 /// The aggregate form: `curve_fit(model, x, y)`, `polyfit(x, y, deg)`, `linregress(x, y)`.
@@ -34,7 +34,7 @@ impl<K: FitKind> FitAgg<K> {
     pub fn new(kind: K) -> Self {
         Self {
             kind,
-            signature: Signature::user_defined(Volatility::Immutable),
+            signature: signature::<K>(),
             planned: None,
         }
     }
@@ -49,6 +49,13 @@ impl<K: FitKind> FitAgg<K> {
 
     fn fitter(&self, consts: &[Option<ScalarValue>]) -> Result<K::Fitter> {
         self.kind.configure(consts)
+    }
+
+    /// The fit of a call about to run: its constant arguments are final now.
+    fn run_fitter(&self, args: &AccumulatorArgs) -> Result<K::Fitter> {
+        let consts = literals(args);
+        require_constants::<K>(K::NAME, &consts)?;
+        self.fitter(&consts)
     }
 }
 
@@ -78,7 +85,7 @@ impl<K: FitKind> AggregateUDFImpl for FitAgg<K> {
     }
 
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let fitter = self.fitter(&literals(&acc_args))?;
+        let fitter = self.run_fitter(&acc_args)?;
         Ok(Box::new(FitAccumulator {
             fitter,
             xy: K::XY,
@@ -107,7 +114,7 @@ impl<K: FitKind> AggregateUDFImpl for FitAgg<K> {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        let fitter = self.fitter(&literals(&args))?;
+        let fitter = self.run_fitter(&args)?;
         Ok(Box::new(FitGroupsAccumulator {
             fitter,
             xy: K::XY,
@@ -280,7 +287,7 @@ impl<K: FitKind> ListFitFunc<K> {
     pub fn new(kind: K) -> Self {
         Self {
             kind,
-            signature: Signature::user_defined(Volatility::Immutable),
+            signature: signature::<K>(),
         }
     }
 }
@@ -313,6 +320,7 @@ impl<K: FitKind> ScalarUDFImpl for ListFitFunc<K> {
         let consts: Vec<Option<ScalarValue>> = (0..args.args.len())
             .map(|i| const_arg(&args.args, i))
             .collect();
+        require_constants::<K>(K::LIST_NAME, &consts)?;
         let fitter = self.kind.configure(&consts)?;
         let (xi, yi) = K::XY;
         let rows = args.number_rows;

@@ -4,7 +4,8 @@
 //! * text: [`tokenize`](tokenize::TokenizeFunc), the course's word-count tokenizer;
 //! * fitting: `curve_fit` (Levenberg–Marquardt), `polyfit`, `linregress` — each as an
 //!   aggregate (one fit per group) and as a `list_` function over list columns (one fit
-//!   per row), both fitting in parallel on the rayon pool.
+//!   per row), both fitting in parallel on the rayon pool; `polyval` and `curve_eval`
+//!   evaluate their results.
 //!
 //! [`scalar_functions`] and [`aggregate_functions`] list everything for registration;
 //! [`FitPlanner`] lets `curve_fit`'s result struct name the model's parameters.
@@ -16,6 +17,7 @@ use datafusion::logical_expr::expr::Expr;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawAggregateExpr};
 use datafusion::logical_expr::{AggregateUDF, DocSection, ScalarUDF};
 
+pub mod curve_eval;
 pub mod curve_fit;
 pub mod fill;
 pub mod fit;
@@ -23,6 +25,7 @@ pub mod fit_udf;
 pub mod linregress;
 pub mod points;
 pub mod polyfit;
+pub mod polyval;
 pub mod tokenize;
 
 use curve_fit::CurveFitKind;
@@ -46,6 +49,8 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(ListFitFunc::new(CurveFitKind))),
         Arc::new(ScalarUDF::from(ListFitFunc::new(PolyfitKind))),
         Arc::new(ScalarUDF::from(ListFitFunc::new(LinregressKind))),
+        Arc::new(ScalarUDF::from(polyval::PolyvalFunc::default())),
+        Arc::new(ScalarUDF::from(curve_eval::CurveEvalFunc::default())),
     ]
 }
 

@@ -92,6 +92,7 @@ impl FitKind for LinregressKind {
     const LIST_NAME: &'static str = "list_linregress";
     const XY: (usize, usize) = (0, 1);
     const ARITY: &'static [usize] = &[2];
+    const PARAMS: &'static [&'static str] = &["x", "y"];
 
     fn configure(&self, _consts: &[Option<ScalarValue>]) -> Result<LineFitter> {
         Ok(LineFitter)

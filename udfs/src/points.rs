@@ -12,6 +12,7 @@ use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{Signature, Volatility};
 use rayon::prelude::*;
 
 /// A configured fit: what one set of points becomes, and how results become an array.
@@ -38,6 +39,8 @@ pub trait FitKind: Debug + Send + Sync + PartialEq + Eq + Hash + Clone + 'static
     const XY: (usize, usize);
     /// The accepted numbers of arguments.
     const ARITY: &'static [usize];
+    /// The parameter names, for named arguments (`p0 => [1, 2]`).
+    const PARAMS: &'static [&'static str];
     /// Builds the fit from the constant arguments (`None` where an argument is not a
     /// constant or not known yet, as at planning time for some arguments).
     fn configure(&self, consts: &[Option<ScalarValue>]) -> Result<Self::Fitter>;
@@ -64,13 +67,9 @@ pub fn coerce<K: FitKind>(
     let (xi, yi) = K::XY;
     let mut out = args.to_vec();
     for i in [xi, yi] {
-        let ok = match (&args[i], target) {
-            (t, DataType::Float64) => t.is_numeric() || t.is_null(),
-            (DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _), _) => {
-                f.data_type().is_numeric() || f.data_type().is_null()
-            }
-            (DataType::Null, _) => true,
-            _ => false,
+        let ok = match target {
+            DataType::Float64 => args[i].is_numeric() || args[i].is_null(),
+            _ => is_number_list(&args[i]),
         };
         if !ok {
             let what = if target == &DataType::Float64 {
@@ -83,6 +82,39 @@ pub fn coerce<K: FitKind>(
         out[i] = target.clone();
     }
     Ok(out)
+}
+
+/// The function's signature: any types (checked by [`coerce`]), named parameters.
+pub fn signature<K: FitKind>() -> Signature {
+    let signature = Signature::user_defined(Volatility::Immutable);
+    signature
+        .clone()
+        .with_parameter_names(K::PARAMS.to_vec())
+        .unwrap_or(signature)
+}
+
+/// Fails unless every argument other than x and y is a constant (`consts[i]` is `Some`),
+/// as at run time, after constant folding.
+pub fn require_constants<K: FitKind>(name: &str, consts: &[Option<ScalarValue>]) -> Result<()> {
+    let (xi, yi) = K::XY;
+    for (i, c) in consts.iter().enumerate() {
+        if c.is_none() && i != xi && i != yi {
+            let param = K::PARAMS.get(i).copied().unwrap_or("argument");
+            return plan_err!("{name}: {param} must be a constant, not a column or expression");
+        }
+    }
+    Ok(())
+}
+
+/// Whether `t` is a list of numbers (or NULL).
+pub fn is_number_list(t: &DataType) -> bool {
+    match t {
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            f.data_type().is_numeric() || f.data_type().is_null()
+        }
+        DataType::Null => true,
+        _ => false,
+    }
 }
 
 /// The list type x and y are coerced to by the list functions.

@@ -57,6 +57,7 @@ impl FitKind for PolyfitKind {
     const LIST_NAME: &'static str = "list_polyfit";
     const XY: (usize, usize) = (0, 1);
     const ARITY: &'static [usize] = &[3];
+    const PARAMS: &'static [&'static str] = &["x", "y", "degree"];
 
     fn configure(&self, consts: &[Option<ScalarValue>]) -> Result<Polyfitter> {
         let degree = match consts.get(2) {

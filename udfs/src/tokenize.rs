@@ -1,7 +1,8 @@
-//! `tokenize(text [, lower])`: the words of a text as a list, with the semantics of the
-//! course's `wordcount.py` — the 26 delimiter characters become spaces, the text is split on
-//! the 29 code points Python's `str.split()` treats as whitespace, and words are lower-cased.
-//! A byte order mark is not whitespace, so it stays in the first word, as in Python.
+//! `tokenize(text [, lower] [, delimiters])`: the words of a text as a list, with the
+//! semantics of the course's `wordcount.py` — the 26 delimiter characters (or the given
+//! ones) become spaces, the text is split on the 29 code points Python's `str.split()`
+//! treats as whitespace, and words are lower-cased. A byte order mark is not whitespace, so
+//! it stays in the first word, as in Python.
 
 use std::sync::{Arc, LazyLock};
 
@@ -27,63 +28,104 @@ pub fn is_python_whitespace(c: char) -> bool {
         | '\u{205f}' | '\u{3000}')
 }
 
-/// ASCII bytes that end a word.
-static ASCII_SEPARATOR: LazyLock<[bool; 128]> = LazyLock::new(|| {
-    let mut table = [false; 128];
-    for (i, slot) in table.iter_mut().enumerate() {
-        let c = i as u8 as char;
-        *slot = is_python_whitespace(c) || DELIMITERS.contains(c);
-    }
-    table
-});
+/// The characters that end a word: Python's whitespace and a set of delimiters.
+#[derive(Debug, Clone)]
+pub struct Separators {
+    /// ASCII bytes that end a word.
+    ascii: [bool; 128],
+    /// Non-ASCII delimiters (non-ASCII whitespace is always a separator).
+    other: Vec<char>,
+}
 
-/// Appends the words of `text` to `out` (bytes) and each word's end offset to `ends`.
-pub fn tokenize_into(text: &str, lower: bool, out: &mut Vec<u8>, ends: &mut Vec<usize>) {
-    let bytes = text.as_bytes();
-    let table = &*ASCII_SEPARATOR;
-    let mut i = 0;
-    let mut start: Option<usize> = None;
-    let mut ascii_word = true;
-    let mut flush = |from: usize, to: usize, ascii: bool, out: &mut Vec<u8>| {
-        let word = &text[from..to];
-        if !lower {
-            out.extend_from_slice(word.as_bytes());
-        } else if ascii {
-            out.extend(word.bytes().map(|b| b.to_ascii_lowercase()));
-        } else {
-            out.extend_from_slice(word.to_lowercase().as_bytes());
+impl Separators {
+    /// Whitespace and the characters of `delimiters`.
+    pub fn new(delimiters: &str) -> Self {
+        let mut ascii = [false; 128];
+        for (i, slot) in ascii.iter_mut().enumerate() {
+            let c = i as u8 as char;
+            *slot = is_python_whitespace(c) || delimiters.contains(c);
         }
-        ends.push(out.len());
-    };
-    while i < bytes.len() {
-        let b = bytes[i];
-        let (separator, width) = if b < 0x80 {
-            (table[b as usize], 1)
-        } else {
-            let c = text[i..].chars().next().unwrap_or(' ');
-            (is_python_whitespace(c), c.len_utf8())
-        };
-        if separator {
-            if let Some(s) = start.take() {
-                flush(s, i, ascii_word, out);
-            }
-        } else if start.is_none() {
-            start = Some(i);
-            ascii_word = b < 0x80;
-        } else if b >= 0x80 {
-            ascii_word = false;
-        }
-        i += width;
+        let other = delimiters.chars().filter(|c| !c.is_ascii()).collect();
+        Self { ascii, other }
     }
-    if let Some(s) = start {
-        flush(s, bytes.len(), ascii_word, out);
+
+    fn is_separator(&self, c: char) -> bool {
+        is_python_whitespace(c) || self.other.contains(&c)
     }
 }
 
-/// The words of `text` (for tests and Rust callers).
+/// Whitespace and the course's [`DELIMITERS`].
+static DEFAULT_SEPARATORS: LazyLock<Separators> = LazyLock::new(|| Separators::new(DELIMITERS));
+
+/// Appends the words of `text` to `out` (bytes) and each word's end offset to `ends`.
+pub fn tokenize_into(
+    text: &str,
+    lower: bool,
+    separators: &Separators,
+    out: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
+) {
+    let bytes = text.as_bytes();
+    let table = &separators.ascii;
+    // Whether the character at byte i separates words, and its width in bytes.
+    let at = |i: usize| -> (bool, usize) {
+        let b = bytes[i];
+        if b < 0x80 {
+            (table[b as usize], 1)
+        } else {
+            let c = text[i..].chars().next().unwrap_or(' ');
+            (separators.is_separator(c), c.len_utf8())
+        }
+    };
+    let mut i = 0;
+    while i < bytes.len() {
+        let (separator, width) = at(i);
+        if separator {
+            i += width;
+            continue;
+        }
+        // A word: ASCII bytes in a tight loop, other characters decoded.
+        let start = i;
+        let mut ascii = true;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b < 0x80 {
+                if table[b as usize] {
+                    break;
+                }
+                i += 1;
+            } else {
+                let (separator, width) = at(i);
+                if separator {
+                    break;
+                }
+                ascii = false;
+                i += width;
+            }
+        }
+        let word = &text[start..i];
+        let from = out.len();
+        if lower && !ascii {
+            out.extend_from_slice(word.to_lowercase().as_bytes());
+        } else {
+            out.extend_from_slice(word.as_bytes());
+            if lower {
+                out[from..].make_ascii_lowercase();
+            }
+        }
+        ends.push(out.len());
+    }
+}
+
+/// The words of `text` with the course's delimiters (for tests and Rust callers).
 pub fn tokenize(text: &str, lower: bool) -> Vec<String> {
+    tokenize_with(text, lower, &DEFAULT_SEPARATORS)
+}
+
+/// The words of `text`, split at `separators`.
+pub fn tokenize_with(text: &str, lower: bool, separators: &Separators) -> Vec<String> {
     let (mut out, mut ends) = (Vec::new(), Vec::new());
-    tokenize_into(text, lower, &mut out, &mut ends);
+    tokenize_into(text, lower, separators, &mut out, &mut ends);
     let mut start = 0;
     ends.iter()
         .map(|&end| {
@@ -94,7 +136,7 @@ pub fn tokenize(text: &str, lower: bool) -> Vec<String> {
         .collect()
 }
 
-/// `tokenize(text [, lower])`.
+/// `tokenize(text [, lower] [, delimiters])`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct TokenizeFunc {
     signature: Signature,
@@ -105,7 +147,7 @@ impl Default for TokenizeFunc {
         let signature = Signature::user_defined(Volatility::Immutable);
         let signature = signature
             .clone()
-            .with_parameter_names(vec!["text", "lower"])
+            .with_parameter_names(vec!["text", "lower", "delimiters"])
             .unwrap_or(signature);
         Self { signature }
     }
@@ -129,8 +171,12 @@ impl ScalarUDFImpl for TokenizeFunc {
                 }
                 Ok(out)
             }
+            [t, DataType::Boolean | DataType::Null, d] if is_text(t) && is_text(d) => {
+                Ok(vec![DataType::Utf8, DataType::Boolean, DataType::Utf8])
+            }
             _ => plan_err!(
-                "tokenize takes a string and an optional boolean `lower`, got ({})",
+                "tokenize takes a string, an optional boolean `lower` and an optional string \
+                 `delimiters`, got ({})",
                 arg_types
                     .iter()
                     .map(|t| t.to_string())
@@ -154,9 +200,19 @@ impl ScalarUDFImpl for TokenizeFunc {
             Some(ColumnarValue::Scalar(ScalarValue::Boolean(None) | ScalarValue::Null)) => true,
             Some(_) => return exec_err!("tokenize: lower must be a constant true or false"),
         };
+        let custom = match args.args.get(2) {
+            None => None,
+            Some(ColumnarValue::Scalar(s)) if s.is_null() => None,
+            Some(ColumnarValue::Scalar(s)) => match s.try_as_str() {
+                Some(Some(d)) => Some(Separators::new(d)),
+                _ => return exec_err!("tokenize: delimiters must be a constant string, got {s}"),
+            },
+            Some(_) => return exec_err!("tokenize: delimiters must be a constant string"),
+        };
+        let separators = custom.as_ref().unwrap_or(&DEFAULT_SEPARATORS);
         let is_scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
         let texts = args.args[0].to_array(args.number_rows)?;
-        let out = tokenize_array(texts.as_string::<i32>(), lower)?;
+        let out = tokenize_array(texts.as_string::<i32>(), lower, separators)?;
         if is_scalar {
             return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
         }
@@ -171,7 +227,7 @@ impl ScalarUDFImpl for TokenizeFunc {
                  [ ] { } / \" ' become spaces, the text is split on Unicode whitespace (the 29 \
                  code points of Python's str.split()), and words are lower-cased (Python's \
                  str.lower()), as the course's wordcount.py does. Use with unnest to count words.",
-                "tokenize(text [, lower])",
+                "tokenize(text [, lower] [, delimiters])",
             )
             .with_sql_example(
                 "```sql\n> SELECT tokenize('The cat--the HAT!');\n\
@@ -184,6 +240,12 @@ impl ScalarUDFImpl for TokenizeFunc {
                 "lower",
                 "Optional boolean, default true; false keeps the words' case. Positional \
                  (tokenize(t, false)) or named (tokenize(t, lower => false)).",
+            )
+            .with_argument(
+                "delimiters",
+                "Optional constant string: the characters that become spaces, instead of the \
+                 26 above; whitespace always separates words, '' splits on whitespace only. \
+                 Named (tokenize(t, delimiters => ',;')) or third.",
             )
             .build()
         });
@@ -199,14 +261,14 @@ fn is_text(t: &DataType) -> bool {
 }
 
 /// Tokenizes every string of `texts` into one `List<Utf8>` array.
-fn tokenize_array(texts: &StringArray, lower: bool) -> Result<ArrayRef> {
+fn tokenize_array(texts: &StringArray, lower: bool, separators: &Separators) -> Result<ArrayRef> {
     let mut bytes: Vec<u8> = Vec::with_capacity(texts.values().len());
     let mut ends: Vec<usize> = Vec::with_capacity(texts.values().len() / 5);
     let mut list_offsets: Vec<i32> = Vec::with_capacity(texts.len() + 1);
     list_offsets.push(0);
     for i in 0..texts.len() {
         if texts.is_valid(i) {
-            tokenize_into(texts.value(i), lower, &mut bytes, &mut ends);
+            tokenize_into(texts.value(i), lower, separators, &mut bytes, &mut ends);
         }
         let Ok(n) = i32::try_from(ends.len()) else {
             return exec_err!("tokenize: more than 2^31 words in one batch");
@@ -257,6 +319,20 @@ mod tests {
         assert!(tokenize(" .,;: ", true).is_empty());
         // Python lower-cases a final capital sigma to ς
         assert_eq!(tokenize("ΟΔΟΣ", true), ["οδος"]);
+    }
+
+    #[test]
+    fn own_delimiters() {
+        let s = Separators::new(",;—");
+        assert_eq!(
+            tokenize_with("A,b;c—d e-f.g", true, &s),
+            ["a", "b", "c", "d", "e-f.g"]
+        );
+        let whitespace_only = Separators::new("");
+        assert_eq!(
+            tokenize_with("it's a\u{a0}test.", false, &whitespace_only),
+            ["it's", "a", "test."]
+        );
     }
 
     #[test]

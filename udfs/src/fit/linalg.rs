@@ -1,5 +1,6 @@
 //! Small dense linear algebra for least squares with a handful of parameters: Cholesky
-//! solves of normal equations, a symmetric inverse for covariances, and Householder QR for
+//! solves of normal equations, the diagonal of a symmetric inverse for covariances (with a
+//! conditioning check), and Householder QR for
 //! linear least squares (polynomials), all on row-major `Vec<f64>`.
 
 fn positive_finite(v: f64) -> bool {
@@ -9,29 +10,43 @@ fn positive_finite(v: f64) -> bool {
 /// Solves `a * x = b` for symmetric positive definite `a` (n x n, row-major) by Cholesky.
 /// Returns `None` when `a` is not numerically positive definite.
 pub fn cholesky_solve(a: &[f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
-    let l = cholesky(a, n)?;
-    let mut y = vec![0.0; n];
+    let mut l = vec![0.0; n * n];
+    let mut x = vec![0.0; n];
+    cholesky_solve_into(a, b, n, &mut l, &mut x).then_some(x)
+}
+
+/// [`cholesky_solve`] without allocating: `l` (n x n) is scratch space, the solution goes
+/// to `x`. Returns false when `a` is not numerically positive definite.
+pub fn cholesky_solve_into(a: &[f64], b: &[f64], n: usize, l: &mut [f64], x: &mut [f64]) -> bool {
+    if !cholesky_into(a, n, l) {
+        return false;
+    }
+    // forward substitution into x, then back substitution in place
     for i in 0..n {
         let mut s = b[i];
         for k in 0..i {
-            s -= l[i * n + k] * y[k];
+            s -= l[i * n + k] * x[k];
         }
-        y[i] = s / l[i * n + i];
+        x[i] = s / l[i * n + i];
     }
-    let mut x = vec![0.0; n];
     for i in (0..n).rev() {
-        let mut s = y[i];
+        let mut s = x[i];
         for k in i + 1..n {
             s -= l[k * n + i] * x[k];
         }
         x[i] = s / l[i * n + i];
     }
-    Some(x)
+    true
 }
 
 /// The lower Cholesky factor of `a`, or `None` when `a` is not positive definite.
 fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
     let mut l = vec![0.0; n * n];
+    cholesky_into(a, n, &mut l).then_some(l)
+}
+
+/// Writes the lower Cholesky factor of `a` to `l`; false when `a` is not positive definite.
+fn cholesky_into(a: &[f64], n: usize, l: &mut [f64]) -> bool {
     for i in 0..n {
         for j in 0..=i {
             let mut s = a[i * n + j];
@@ -40,7 +55,7 @@ fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
             }
             if i == j {
                 if !positive_finite(s) {
-                    return None;
+                    return false;
                 }
                 l[i * n + i] = s.sqrt();
             } else {
@@ -48,27 +63,12 @@ fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
             }
         }
     }
-    Some(l)
+    true
 }
 
-/// Whether symmetric `a` is numerically non-singular: the Cholesky pivots of `a` scaled to
-/// unit diagonal stay above `1e-10` (a reciprocal condition number of about 1e-10).
-pub fn well_conditioned(a: &[f64], n: usize) -> bool {
-    let scale: Vec<f64> = (0..n).map(|i| a[i * n + i].sqrt()).collect();
-    if scale.iter().any(|s| !positive_finite(*s)) {
-        return false;
-    }
-    let scaled: Vec<f64> = (0..n * n)
-        .map(|k| a[k] / (scale[k / n] * scale[k % n]))
-        .collect();
-    match cholesky(&scaled, n) {
-        Some(l) => (0..n).all(|i| l[i * n + i] * l[i * n + i] > 1e-10),
-        None => false,
-    }
-}
-
-/// The diagonal of the inverse of symmetric positive definite `a`, or `None` if singular.
-/// Columns are scaled to unit diagonal first, which keeps badly scaled problems solvable.
+/// The diagonal of the inverse of symmetric `a`, or `None` when `a` is numerically singular:
+/// the Cholesky pivots of `a` scaled to unit diagonal must stay above `1e-10` (a reciprocal
+/// condition number of about 1e-10). The scaling also keeps badly scaled problems solvable.
 pub fn inverse_diagonal(a: &[f64], n: usize) -> Option<Vec<f64>> {
     let scale: Vec<f64> = (0..n).map(|i| a[i * n + i].sqrt()).collect();
     if scale.iter().any(|s| !positive_finite(*s)) {
@@ -77,12 +77,25 @@ pub fn inverse_diagonal(a: &[f64], n: usize) -> Option<Vec<f64>> {
     let scaled: Vec<f64> = (0..n * n)
         .map(|k| a[k] / (scale[k / n] * scale[k % n]))
         .collect();
+    let l = cholesky(&scaled, n)?;
+    if (0..n).any(|i| l[i * n + i] * l[i * n + i] <= 1e-10) {
+        return None;
+    }
+    // (A^-1)_ii = |L^-1 e_i|^2: one forward substitution per column
+    let mut z = vec![0.0; n];
     let mut diag = Vec::with_capacity(n);
-    for i in 0..n {
-        let mut e = vec![0.0; n];
-        e[i] = 1.0;
-        let column = cholesky_solve(&scaled, &e, n)?;
-        diag.push(column[i] / (scale[i] * scale[i]));
+    for (i, si) in scale.iter().enumerate() {
+        z.fill(0.0);
+        let mut norm2 = 0.0;
+        for r in i..n {
+            let mut s = if r == i { 1.0 } else { 0.0 };
+            for k in i..r {
+                s -= l[r * n + k] * z[k];
+            }
+            z[r] = s / l[r * n + r];
+            norm2 += z[r] * z[r];
+        }
+        diag.push(norm2 / (si * si));
     }
     Some(diag)
 }

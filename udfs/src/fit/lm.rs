@@ -6,7 +6,8 @@
 //! for 2-3 parameters the normal equations are a few dozen flops, so a hand-written solver
 //! without dynamic matrices is the fastest and adds no dependency.
 
-use super::linalg::{cholesky_solve, inverse_diagonal, well_conditioned};
+use super::bounds::Bounds;
+use super::linalg::{cholesky_solve_into, inverse_diagonal};
 use super::models::{Model, mean};
 
 /// Tolerances and limits of one fit.
@@ -59,72 +60,168 @@ impl FitResult {
     }
 }
 
-/// Residual sum of squares of `p`.
-fn rss(model: &Model, x: &[f64], y: &[f64], p: &[f64]) -> f64 {
-    x.iter()
-        .zip(y)
-        .map(|(x, y)| {
-            let r = y - model.eval(*x, p, None);
-            r * r
-        })
-        .sum()
+/// The points of one fit, with what the model precomputes per point ([`Model::prepare`]).
+struct Problem<'a> {
+    model: &'a Model,
+    x: &'a [f64],
+    y: &'a [f64],
+    aux: Vec<f64>,
 }
 
-/// `JᵀJ` (row-major, n x n), `Jᵀr` and the residual sum of squares at `p`.
-fn normal_equations(model: &Model, x: &[f64], y: &[f64], p: &[f64]) -> (Vec<f64>, Vec<f64>, f64) {
-    let n = p.len();
-    let mut jtj = vec![0.0; n * n];
-    let mut jtr = vec![0.0; n];
-    let mut row = vec![0.0; n];
-    let mut s = 0.0;
-    for (xv, yv) in x.iter().zip(y) {
-        let r = yv - model.eval(*xv, p, Some(&mut row));
-        s += r * r;
-        for i in 0..n {
-            jtr[i] += row[i] * r;
-            for j in 0..=i {
-                jtj[i * n + j] += row[i] * row[j];
+impl Problem<'_> {
+    /// Writes `JᵀJ` (row-major, n x n) to `a` and `Jᵀr` to `g` at `p`; returns the residual
+    /// sum of squares.
+    fn normal_equations(&self, p: &[f64], a: &mut [f64], g: &mut [f64], row: &mut [f64]) -> f64 {
+        let n = p.len();
+        if n == 2 {
+            return self.normal_equations_2(p, a, g);
+        }
+        let (a, g, row) = (&mut a[..n * n], &mut g[..n], &mut row[..n]);
+        a.fill(0.0);
+        g.fill(0.0);
+        let mut s = 0.0;
+        for (k, (x, y)) in self.x.iter().zip(self.y).enumerate() {
+            let r = y - self.model.eval_prepared(*x, &self.aux, k, p, Some(row));
+            s += r * r;
+            for i in 0..n {
+                g[i] += row[i] * r;
+                for j in 0..=i {
+                    a[i * n + j] += row[i] * row[j];
+                }
             }
         }
-    }
-    for i in 0..n {
-        for j in 0..i {
-            jtj[j * n + i] = jtj[i * n + j];
+        for i in 0..n {
+            for j in 0..i {
+                a[j * n + i] = a[i * n + j];
+            }
         }
+        s
     }
-    (jtj, jtr, s)
 }
 
-/// Fits `model` to the points `(x, y)` from `p0` (or automatic starting values).
+impl Problem<'_> {
+    /// [`Problem::normal_equations`] for two parameters (power, linear and most user
+    /// models), with the sums in registers instead of the general loops over n.
+    fn normal_equations_2(&self, p: &[f64], a: &mut [f64], g: &mut [f64]) -> f64 {
+        let mut row = [0.0; 2];
+        let (mut a00, mut a10, mut a11, mut g0, mut g1, mut s) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        for (k, (x, y)) in self.x.iter().zip(self.y).enumerate() {
+            let r = y - self
+                .model
+                .eval_prepared(*x, &self.aux, k, p, Some(&mut row));
+            s += r * r;
+            g0 += row[0] * r;
+            g1 += row[1] * r;
+            a00 += row[0] * row[0];
+            a10 += row[1] * row[0];
+            a11 += row[1] * row[1];
+        }
+        a[..4].copy_from_slice(&[a00, a10, a10, a11]);
+        g[..2].copy_from_slice(&[g0, g1]);
+        s
+    }
+}
+
+/// The most parameters a model has (`poly10`; expressions have at most 8).
+const MAX_PARAMS: usize = 11;
+
+/// Buffers of one fit, on the stack, reused by every iteration and attempt; a model with
+/// `n` parameters uses the first `n` (vectors) or `n * n` (matrices) entries.
+struct Work {
+    /// `JᵀJ` at the current point.
+    a: [f64; MAX_PARAMS * MAX_PARAMS],
+    /// `Jᵀr` at the current point.
+    g: [f64; MAX_PARAMS],
+    /// `JᵀJ` and `Jᵀr` at the trial point, computed with its residual (one pass over the
+    /// points per step), swapped in when the step is accepted.
+    a_new: [f64; MAX_PARAMS * MAX_PARAMS],
+    g_new: [f64; MAX_PARAMS],
+    /// One row of the Jacobian.
+    row: [f64; MAX_PARAMS],
+    /// The damped system, its right-hand side, its Cholesky factor and solution.
+    damped: [f64; MAX_PARAMS * MAX_PARAMS],
+    rhs: [f64; MAX_PARAMS],
+    factor: [f64; MAX_PARAMS * MAX_PARAMS],
+    step: [f64; MAX_PARAMS],
+    /// The trial point and the step actually taken to it (after clamping).
+    pnew: [f64; MAX_PARAMS],
+    h: [f64; MAX_PARAMS],
+}
+
+impl Work {
+    fn new() -> Self {
+        Self {
+            a: [0.0; MAX_PARAMS * MAX_PARAMS],
+            g: [0.0; MAX_PARAMS],
+            a_new: [0.0; MAX_PARAMS * MAX_PARAMS],
+            g_new: [0.0; MAX_PARAMS],
+            row: [0.0; MAX_PARAMS],
+            damped: [0.0; MAX_PARAMS * MAX_PARAMS],
+            rhs: [0.0; MAX_PARAMS],
+            factor: [0.0; MAX_PARAMS * MAX_PARAMS],
+            step: [0.0; MAX_PARAMS],
+            pnew: [0.0; MAX_PARAMS],
+            h: [0.0; MAX_PARAMS],
+        }
+    }
+}
+
+/// Fits `model` to the points `(x, y)` from `p0` (or automatic starting values), within
+/// `bounds` when given (projected steps; starting values are clamped into the box).
 ///
 /// A fit from `p0` that ends on a plateau (a parameter whose Jacobian column vanished, as
 /// `a * x^b` with b -> -inf fitting only the first point) or does not converge is retried
 /// from the automatic starting values; only a converged, identifiable fit returns params.
-pub fn fit(model: &Model, x: &[f64], y: &[f64], p0: Option<&[f64]>, opts: &Options) -> FitResult {
+pub fn fit(
+    model: &Model,
+    x: &[f64],
+    y: &[f64],
+    p0: Option<&[f64]>,
+    bounds: Option<&Bounds>,
+    opts: &Options,
+) -> FitResult {
     let n = model.n_params();
     let degenerate = x.len() < n
+        || n > MAX_PARAMS
         || x.len() != y.len()
         || x.iter().chain(y).any(|v| !v.is_finite())
         || model.domain_problem(x).is_some()
-        || p0.is_some_and(|p| p.len() != n || p.iter().any(|v| !v.is_finite()));
+        || p0.is_some_and(|p| p.len() != n || p.iter().any(|v| !v.is_finite()))
+        || bounds.is_some_and(|b| b.lower.len() != n || b.upper.len() != n);
     if degenerate {
         return FitResult::degenerate();
     }
+    let problem = Problem {
+        model,
+        x,
+        y,
+        aux: model.prepare(x),
+    };
+    let mut work = Work::new();
     // Starting points in order: p0 (if given), p0 again with heavy damping (short,
-    // gradient-like first steps instead of a Gauss-Newton leap), the automatic start.
-    let auto = model.initial_guess(x, y);
-    let mut attempts: Vec<(Vec<f64>, f64)> = Vec::new();
-    if let Some(p0) = p0 {
-        attempts.push((p0.to_vec(), 1e-3));
-        attempts.push((p0.to_vec(), 1e3));
-    }
-    attempts.push((auto.clone(), 1e-3));
-    if p0.is_none() {
-        attempts.push((auto, 1e3));
-    }
+    // gradient-like first steps instead of a Gauss-Newton leap), the automatic start
+    // (computed only when needed).
+    let plan: &[(bool, f64)] = match p0 {
+        Some(_) => &[(true, 1e-3), (true, 1e3), (false, 1e-3)],
+        None => &[(false, 1e-3), (false, 1e3)],
+    };
+    let mut auto: Option<Vec<f64>> = None;
     let mut iterations = 0;
-    for (start, mu) in attempts {
-        let result = fit_from(model, x, y, start, mu, opts);
+    for &(from_p0, mu) in plan {
+        let mut start = match (from_p0, p0) {
+            (true, Some(p0)) => {
+                let mut start = p0.to_vec();
+                model.solve_scale(x, &problem.aux, y, &mut start);
+                start
+            }
+            _ => auto
+                .get_or_insert_with(|| model.initial_guess(x, y))
+                .clone(),
+        };
+        if let Some(b) = bounds {
+            b.project(&mut start);
+        }
+        let result = fit_from(&problem, start, mu, bounds, opts, &mut work);
         iterations += result.iterations;
         if result.converged {
             return FitResult {
@@ -141,33 +238,41 @@ pub fn fit(model: &Model, x: &[f64], y: &[f64], p0: Option<&[f64]>, opts: &Optio
 
 /// One Levenberg–Marquardt run from `p`.
 fn fit_from(
-    model: &Model,
-    x: &[f64],
-    y: &[f64],
+    problem: &Problem,
     mut p: Vec<f64>,
     mu0: f64,
+    bounds: Option<&Bounds>,
     opts: &Options,
+    w: &mut Work,
 ) -> FitResult {
     let n = p.len();
     if p.iter().any(|v| !v.is_finite()) {
         return FitResult::degenerate();
     }
-    let (mut a, mut g, mut s) = normal_equations(model, x, y, &p);
+    let mut s = problem.normal_equations(&p, &mut w.a, &mut w.g, &mut w.row);
     if !s.is_finite() {
         return FitResult::degenerate();
     }
-    let mut diag: Vec<f64> = (0..n)
-        .map(|i| a[i * n + i].max(f64::MIN_POSITIVE))
-        .collect();
+    let mut diag = [0.0; MAX_PARAMS];
+    for (i, d) in diag.iter_mut().enumerate().take(n) {
+        *d = w.a[i * n + i].max(f64::MIN_POSITIVE);
+    }
     let mut mu = mu0;
     let mut nu = 2.0;
     let mut converged = false;
     let mut iterations = 0;
+    let y = problem.y;
     let tiny = 1e-30 * y.iter().map(|v| v * v).sum::<f64>().max(f64::MIN_POSITIVE);
+    // Parameters held on their bound for this iteration (never set without bounds).
+    let mut fixed = [false; MAX_PARAMS];
     while iterations < opts.max_iterations {
         iterations += 1;
+        for (i, f) in fixed.iter_mut().enumerate().take(n) {
+            *f = bounds.is_some_and(|b| b.blocked(i, &p, &w.g));
+        }
         let gmax = (0..n)
-            .map(|i| g[i].abs() / (diag[i].sqrt() * s.sqrt().max(f64::MIN_POSITIVE)))
+            .filter(|i| !fixed[*i])
+            .map(|i| w.g[i].abs() / (diag[i].sqrt() * s.sqrt().max(f64::MIN_POSITIVE)))
             .fold(0.0, f64::max);
         if gmax <= opts.gtol || s <= tiny {
             converged = true;
@@ -176,20 +281,44 @@ fn fit_from(
         // Inner loop: raise the damping until a step lowers the residual.
         let mut accepted = false;
         for _ in 0..60 {
-            let mut damped = a.clone();
+            w.damped[..n * n].copy_from_slice(&w.a[..n * n]);
+            w.rhs[..n].copy_from_slice(&w.g[..n]);
             for i in 0..n {
-                damped[i * n + i] += mu * diag[i];
+                w.damped[i * n + i] += mu * diag[i];
+                if fixed[i] {
+                    for j in 0..n {
+                        w.damped[i * n + j] = 0.0;
+                        w.damped[j * n + i] = 0.0;
+                    }
+                    w.damped[i * n + i] = 1.0;
+                    w.rhs[i] = 0.0;
+                }
             }
-            let Some(h) = cholesky_solve(&damped, &g, n) else {
+            if !cholesky_solve_into(&w.damped, &w.rhs, n, &mut w.factor, &mut w.step[..n]) {
                 mu *= nu;
                 nu *= 2.0;
                 continue;
-            };
+            }
+            for ((new, p), step) in w.pnew.iter_mut().zip(&p).zip(&w.step) {
+                *new = p + step;
+            }
+            if let Some(b) = bounds {
+                b.project(&mut w.pnew[..n]);
+            }
+            for ((h, new), p) in w.h.iter_mut().zip(&w.pnew).zip(&p) {
+                *h = new - p;
+            }
+            let h = &w.h[..n];
             let pnorm = p.iter().map(|v| v * v).sum::<f64>().sqrt();
             let hnorm = h.iter().map(|v| v * v).sum::<f64>().sqrt();
-            let pnew: Vec<f64> = p.iter().zip(&h).map(|(p, h)| p + h).collect();
-            let snew = rss(model, x, y, &pnew);
-            let predicted: f64 = (0..n).map(|i| h[i] * (mu * diag[i] * h[i] + g[i])).sum();
+            let snew =
+                problem.normal_equations(&w.pnew[..n], &mut w.a_new, &mut w.g_new, &mut w.row);
+            // Reduction the linear model predicts for step h: 2 h.g - h.A.h.
+            let mut predicted = 0.0;
+            for i in 0..n {
+                let ah: f64 = (0..n).map(|j| w.a[i * n + j] * h[j]).sum();
+                predicted += h[i] * (2.0 * w.g[i] - ah);
+            }
             let rho = if predicted > 0.0 {
                 (s - snew) / predicted
             } else {
@@ -198,10 +327,12 @@ fn fit_from(
             if snew.is_finite() && rho > 0.0 {
                 let small_step = hnorm <= opts.xtol * (pnorm + opts.xtol);
                 let small_gain = s - snew <= opts.ftol * snew;
-                p = pnew;
-                (a, g, s) = normal_equations(model, x, y, &p);
-                for (i, d) in diag.iter_mut().enumerate() {
-                    *d = d.max(a[i * n + i]);
+                p.copy_from_slice(&w.pnew[..n]);
+                w.a[..n * n].swap_with_slice(&mut w.a_new[..n * n]);
+                w.g[..n].swap_with_slice(&mut w.g_new[..n]);
+                s = snew;
+                for (i, d) in diag.iter_mut().enumerate().take(n) {
+                    *d = d.max(w.a[i * n + i]);
                 }
                 mu *= (1.0 - (2.0 * rho - 1.0).powi(3)).max(1.0 / 3.0);
                 nu = 2.0;
@@ -224,19 +355,21 @@ fn fit_from(
             break;
         }
     }
+    let a = &w.a[..n * n];
     // A parameter whose derivative vanished everywhere is not determined by the data: the
     // solver stopped on a plateau, not at a minimum.
     // Likewise parameters that only their combination determines (constant x for a line).
-    let plateau = (0..n).any(|i| a[i * n + i] <= 1e-12 * diag[i]) || !well_conditioned(&a, n);
+    let inverse = inverse_diagonal(a, n);
+    let plateau = (0..n).any(|i| a[i * n + i] <= 1e-12 * diag[i]) || inverse.is_none();
     if !converged || plateau || p.iter().any(|v| !v.is_finite()) || !s.is_finite() {
         return FitResult {
             iterations,
             ..FitResult::degenerate()
         };
     }
-    let dof = x.len() as f64 - n as f64;
+    let dof = y.len() as f64 - n as f64;
     let stderrs = if dof > 0.0 {
-        inverse_diagonal(&a, n).map(|d| {
+        inverse.map(|d| {
             d.iter()
                 .map(|v| {
                     let e = (v * s / dof).sqrt();
@@ -288,7 +421,7 @@ mod tests {
         ];
         for (model, truth) in cases {
             let y: Vec<f64> = x.iter().map(|x| model.eval(*x, &truth, None)).collect();
-            let r = fit(&model, &x, &y, None, &Options::default());
+            let r = fit(&model, &x, &y, None, None, &Options::default());
             assert!(r.converged, "{model:?}: {r:?}");
             let p = r.params.unwrap_or_default();
             for (got, want) in p.iter().zip(&truth) {
@@ -310,6 +443,7 @@ mod tests {
             &x,
             &y,
             Some(&[100.0, -1.0]),
+            None,
             &Options::default(),
         );
         assert!(r.converged);
@@ -318,24 +452,73 @@ mod tests {
     }
 
     #[test]
+    fn bounds_hold_and_give_the_constrained_minimum() {
+        // y = 2x + 1 exactly; with the slope bounded to [0, 1.5] the minimum sits on the
+        // bound and the intercept is the least-squares one for slope 1.5: mean(y - 1.5x).
+        let x = [0.0, 1.0, 2.0, 3.0, 4.0];
+        let y: Vec<f64> = x.iter().map(|x| 2.0 * x + 1.0).collect();
+        let names = vec!["a".to_string(), "b".to_string()];
+        let b = Bounds::new(
+            vec![0.0, f64::NEG_INFINITY],
+            vec![1.5, f64::INFINITY],
+            &names,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let o = Options::default();
+        for p0 in [None, Some(&[0.5, 0.0][..])] {
+            let r = fit(&Model::Linear, &x, &y, p0, Some(&b), &o);
+            assert!(r.converged, "{r:?}");
+            let p = r.params.unwrap_or_default();
+            assert!(
+                (p[0] - 1.5).abs() < 1e-12 && (p[1] - 2.0).abs() < 1e-9,
+                "{p:?}"
+            );
+        }
+        // bounds that do not bind change nothing
+        let wide = Bounds::new(vec![-10.0, -10.0], vec![10.0, 10.0], &names)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let r = fit(&Model::Linear, &x, &y, None, Some(&wide), &o);
+        let p = r.params.unwrap_or_default();
+        assert!(
+            (p[0] - 2.0).abs() < 1e-12 && (p[1] - 1.0).abs() < 1e-12,
+            "{p:?}"
+        );
+    }
+
+    #[test]
     fn degenerate_input_gives_no_params() {
         let o = Options::default();
         assert_eq!(
-            fit(&Model::Power, &[1.0], &[2.0], None, &o),
+            fit(&Model::Power, &[1.0], &[2.0], None, None, &o),
             FitResult::degenerate()
         );
-        let r = fit(&Model::Power, &[0.0, 1.0, 2.0], &[1.0, 2.0, 3.0], None, &o);
+        let r = fit(
+            &Model::Power,
+            &[0.0, 1.0, 2.0],
+            &[1.0, 2.0, 3.0],
+            None,
+            None,
+            &o,
+        );
         assert!(!r.converged && r.params.is_none());
         let r = fit(
             &Model::Linear,
             &[1.0, f64::NAN, 2.0],
             &[1.0, 2.0, 3.0],
             None,
+            None,
             &o,
         );
         assert!(!r.converged && r.params.is_none());
         // zero variance in x: a line is not determined
-        let r = fit(&Model::Linear, &[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0], None, &o);
+        let r = fit(
+            &Model::Linear,
+            &[1.0, 1.0, 1.0],
+            &[1.0, 2.0, 3.0],
+            None,
+            None,
+            &o,
+        );
         assert!(!r.converged || r.params.is_some_and(|p| p.iter().all(|v| v.is_finite())));
     }
 }

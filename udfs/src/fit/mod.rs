@@ -1,6 +1,7 @@
 //! Least-squares fitting shared by `curve_fit`, `polyfit` and `linregress`: models,
 //! a Levenberg–Marquardt solver, small linear algebra and Student's t distribution.
 
+pub mod bounds;
 pub mod expr;
 pub mod linalg;
 pub mod lm;
