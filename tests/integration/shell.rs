@@ -406,7 +406,12 @@ fn threads_and_memory_limit_are_accepted() {
 
 #[test]
 fn memory_limit_is_enforced() {
+    // One partition: with two, about one run in ten of this query never finishes after the
+    // allocation error (a stream left waiting in DataFusion's aggregate/repartition path,
+    // also before the dense aggregation existed); recorded on issue 5, not yet fixed.
     let run = quiver(&[
+        "--threads",
+        "1",
         "--memory-limit",
         "256KB",
         "-c",
