@@ -8,12 +8,11 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, RecordBatchOptions,
 };
-use datafusion::arrow::compute::and_kleene;
+use datafusion::arrow::compute::{and_kleene, prep_null_mask_filter};
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result, exec_err};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_expr::{EquivalenceProperties, Partitioning};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{
     BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
@@ -94,23 +93,7 @@ impl ExecutionPlan for DenseAggregateExec {
         &self.properties
     }
 
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        _children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(self)
-    }
+    crate::leaf_plan_methods!("DenseAggregateExec");
 
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
@@ -257,15 +240,12 @@ fn run_task(
         });
     }
     // NULL in the filter drops the row, as in WHERE.
-    let keep = keep.map(|k| match k.nulls() {
-        Some(nulls) => BooleanArray::from(
-            k.values()
-                .iter()
-                .zip(nulls.iter())
-                .map(|(v, valid)| v && valid)
-                .collect::<Vec<bool>>(),
-        ),
-        None => k,
+    let keep = keep.map(|k| {
+        if k.null_count() > 0 {
+            prep_null_mask_filter(&k)
+        } else {
+            k
+        }
     });
     let inner: u64 = spec.ranges[1..].iter().map(|(a, b)| b - a).product();
     let block = Block {

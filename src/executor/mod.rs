@@ -12,6 +12,41 @@ use std::sync::{Arc, Mutex, OnceLock};
 use datafusion::common::{DataFusionError, Result, exec_err};
 use rayon::ThreadPool;
 
+/// The `ExecutionPlan` methods every leaf plan of quiver shares: no children (being given
+/// some is an error naming the plan), no expressions to visit. Use inside
+/// `impl ExecutionPlan for ...` as `crate::leaf_plan_methods!("NetCdfExec");`.
+#[macro_export]
+macro_rules! leaf_plan_methods {
+    ($name:literal) => {
+        fn children(&self) -> Vec<&std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+            vec![]
+        }
+
+        fn apply_expressions(
+            &self,
+            _f: &mut dyn FnMut(
+                &std::sync::Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+            ) -> datafusion::common::Result<
+                datafusion::common::tree_node::TreeNodeRecursion,
+            >,
+        ) -> datafusion::common::Result<datafusion::common::tree_node::TreeNodeRecursion> {
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        }
+
+        fn with_new_children(
+            self: std::sync::Arc<Self>,
+            children: Vec<std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>>,
+        ) -> datafusion::common::Result<std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>>
+        {
+            if children.is_empty() {
+                Ok(self)
+            } else {
+                datafusion::common::exec_err!("{} has no children", $name)
+            }
+        }
+    };
+}
+
 /// Set when the consumer of a pool task has gone away.
 #[derive(Debug, Clone, Default)]
 pub struct CancelToken(Arc<AtomicBool>);
