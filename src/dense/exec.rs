@@ -3,7 +3,7 @@
 //! with the schema of the aggregate it replaced.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, RecordBatchOptions,
@@ -138,7 +138,12 @@ struct Task {
 fn tasks(spec: &DenseSpec) -> Vec<Task> {
     let (lo, hi) = spec.ranges[0];
     let inner: u64 = spec.ranges[1..].iter().map(|(a, b)| b - a).product();
-    let step = (BLOCK_ELEMENTS / inner.max(1)).max(1);
+    let chunk = spec
+        .vars
+        .iter()
+        .filter_map(|&v| spec.layout.vars[v].outer_chunk)
+        .max();
+    let step = block_step(BLOCK_ELEMENTS / inner.max(1), chunk);
     let mut out = Vec::new();
     for (i, f) in spec.layout.files.iter().enumerate() {
         let (s, e) = (lo.max(f.offset), hi.min(f.offset + f.len));
@@ -156,6 +161,17 @@ fn tasks(spec: &DenseSpec) -> Vec<Task> {
     out
 }
 
+/// Dimension-0 indices per block: about `rows` (at least one), rounded to whole storage
+/// chunks of `chunk` indices when a chunk is not too large, so that no chunk is decoded
+/// twice (the files have no chunk cache).
+fn block_step(rows: u64, chunk: Option<u64>) -> u64 {
+    let rows = rows.max(1);
+    match chunk {
+        Some(c) if c > 1 && c <= 8 * rows => (rows / c).max(1) * c,
+        _ => rows,
+    }
+}
+
 /// Runs the whole aggregation and builds the output batch.
 fn aggregate(
     spec: &DenseSpec,
@@ -165,20 +181,27 @@ fn aggregate(
 ) -> Result<RecordBatch> {
     let needs = Needs::of(spec);
     let tasks = tasks(spec);
-    let partial = tasks
-        .par_iter()
-        .with_min_len(1)
-        .try_fold(
-            || Partial::new(&needs, spec.ngroups),
-            |mut partial, task| {
-                token.check()?;
-                let n = run_task(spec, task, &needs, &mut partial)?;
-                values_read.add(n);
-                blocks.add(1);
-                Ok::<_, datafusion::common::DataFusionError>(partial)
-            },
-        )
-        .try_reduce(|| Partial::new(&needs, spec.ngroups), |a, b| Ok(a.merge(b)))?;
+    // One partial state per running worker, not per rayon split: a state has a slot per
+    // group (259,200 for a 0.5-degree grid), and splits can far outnumber the threads.
+    // Their merge order does not matter: first/last keep scan positions.
+    let spare: Mutex<Vec<Partial>> = Mutex::new(Vec::new());
+    let lock = || spare.lock().unwrap_or_else(PoisonError::into_inner);
+    tasks.par_iter().with_min_len(1).try_for_each(|task| {
+        token.check()?;
+        let spare_one = lock().pop();
+        let mut partial = spare_one.unwrap_or_else(|| Partial::new(&needs, spec.ngroups));
+        let read = run_task(spec, task, &needs, &mut partial);
+        lock().push(partial);
+        values_read.add(read?);
+        blocks.add(1);
+        Ok::<_, datafusion::common::DataFusionError>(())
+    })?;
+    let partial = spare
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .into_iter()
+        .reduce(Partial::merge)
+        .unwrap_or_else(|| Partial::new(&needs, spec.ngroups));
     output(spec, &partial)
 }
 
@@ -327,5 +350,23 @@ fn finish(kind: AggKind, s: &super::kernel::Stats, g: usize) -> Option<f64> {
         AggKind::First => s.first[g].1,
         AggKind::Last => s.last[g].1,
         AggKind::Count | AggKind::CountRows => Some(n as f64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::block_step;
+
+    #[test]
+    fn blocks_hold_whole_chunks() {
+        // Contiguous or one step per chunk: the block size as asked.
+        assert_eq!(block_step(4, None), 4);
+        assert_eq!(block_step(4, Some(1)), 4);
+        assert_eq!(block_step(0, None), 1);
+        // Rounded down to whole chunks, and up to one chunk when a chunk is larger.
+        assert_eq!(block_step(20, Some(7)), 14);
+        assert_eq!(block_step(4, Some(10)), 10);
+        // A chunk far larger than a block is read in parts rather than whole.
+        assert_eq!(block_step(4, Some(512)), 4);
     }
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use datafusion::catalog::TableProvider;
 use datafusion::common::Result;
 use hdf5_reader::messages::HdfMessage;
-use netcdf_reader::{NcFile, NcFormat, NcGroup, NcType};
+use netcdf_reader::{NcFile, NcGroup, NcType};
 
-use super::schema::{attr_text, guarded, open_file};
+use super::schema::{attr_text, guarded, nc4_storage, open_file};
 use crate::datasource::hdf5::info::{InfoRows, filter_name};
 
 /// A NetCDF type's CDL name.
@@ -149,10 +149,7 @@ pub(crate) fn netcdf_info_table(path: &str) -> Result<Arc<dyn TableProvider>> {
     let file: NcFile = open_file(path)?;
     let root = guarded(path, || file.root_group())?;
     let format = format!("{:?}", file.format());
-    let h5 = match file.format() {
-        NcFormat::Nc4 | NcFormat::Nc4Classic => hdf5_reader::Hdf5File::open(path).ok(),
-        _ => None,
-    };
+    let h5 = nc4_storage(path, &file);
     let mut rows = InfoRows::default();
     rows.push(
         "group",

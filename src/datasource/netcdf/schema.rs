@@ -15,8 +15,8 @@ use datafusion::arrow::compute::concat;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{DataFusionError, Result, exec_err, plan_err};
 use netcdf_reader::{
-    NcAttrValue, NcAttribute, NcFile, NcMetadataMode, NcOpenOptions, NcSliceInfo, NcSliceInfoElem,
-    NcType, NcVariable,
+    NcAttrValue, NcAttribute, NcFile, NcFormat, NcMetadataMode, NcOpenOptions, NcSliceInfo,
+    NcSliceInfoElem, NcType, NcVariable,
 };
 
 use super::cf::{CfDecode, decodable_time_ref, decode_times};
@@ -98,6 +98,10 @@ pub(crate) struct VarColumn {
     /// Its path from the root group (`obs/temp`).
     pub path: String,
     pub decode: Option<CfDecode>,
+    /// Extent along dimension 0 of one storage chunk in the first file (None when the
+    /// variable is contiguous or the file is classic): reads aligned to it decode each chunk
+    /// once, which matters because files are opened without a chunk cache.
+    pub outer_chunk: Option<u64>,
 }
 
 /// Everything a scan needs: files, dimensions, variables and the full schema
@@ -115,7 +119,7 @@ pub(crate) struct ArrayLayout {
 pub(crate) fn open_file(path: &str) -> Result<NcFile> {
     let open = |mode: NcMetadataMode| -> Result<NcFile> {
         let options = NcOpenOptions {
-            chunk_cache_bytes: 8 << 20,
+            chunk_cache_bytes: 0,
             metadata_mode: mode,
             ..Default::default()
         };
@@ -129,6 +133,15 @@ pub(crate) fn open_file(path: &str) -> Result<NcFile> {
             open(NcMetadataMode::Lossy).map_err(|_| strict)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// The HDF5 view of a NetCDF-4 file, for storage details (chunking, filters) that
+/// netcdf-reader does not expose; None for classic files or when it cannot be opened.
+pub(crate) fn nc4_storage(path: &str, file: &NcFile) -> Option<hdf5_reader::Hdf5File> {
+    match file.format() {
+        NcFormat::Nc4 | NcFormat::Nc4Classic => hdf5_reader::Hdf5File::open(path).ok(),
+        _ => None,
     }
 }
 
@@ -567,6 +580,7 @@ impl ArrayLayout {
             offset += len;
         }
         let mut var_columns = Vec::new();
+        let first_h5 = nc4_storage(&files[0].path, &files[0].file);
         for v in data_vars {
             let decode = if options.decode_cf && v.dtype != NcType::String {
                 CfDecode::from_variable(v)
@@ -584,6 +598,10 @@ impl ArrayLayout {
                 name: v.name.clone(),
                 path: var_path(group, &v.name),
                 decode,
+                outer_chunk: first_h5
+                    .as_ref()
+                    .and_then(|h5| h5.dataset(&var_path(group, &v.name)).ok())
+                    .and_then(|ds| ds.chunks().and_then(|c| c.first().map(|&n| u64::from(n)))),
             });
         }
         if options.filename {
