@@ -5,11 +5,18 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::sync::Arc;
+
+use datafusion::arrow::array::{RecordBatch, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::plan_err;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::logical_expr::dml::CopyTo;
 use datafusion::prelude::SessionContext;
+
+use crate::datasource::netcdf::write as netcdf_write;
 
 /// Runs `copy` now, through a temporary file, and returns its one-row `count` result.
 pub(crate) async fn execute_copy_atomically(
@@ -33,6 +40,24 @@ pub(crate) async fn execute_copy_atomically(
 }
 
 async fn run(ctx: &SessionContext, copy: CopyTo) -> Result<DataFrame> {
+    if netcdf_write::writes_netcdf(&copy) {
+        let Some(path) = local_path(&copy.output_url) else {
+            return plan_err!(
+                "COPY to NetCDF writes local files only, not '{}'",
+                copy.output_url
+            );
+        };
+        let rows = netcdf_write::write_copy(ctx, &copy, &path).await?;
+        let count = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(
+                "count",
+                DataType::UInt64,
+                false,
+            )])),
+            vec![Arc::new(UInt64Array::from(vec![rows]))],
+        )?;
+        return ctx.read_batch(count);
+    }
     let batches = ctx
         .execute_logical_plan(LogicalPlan::Copy(copy))
         .await?

@@ -29,6 +29,7 @@ use crate::datasource::access::{
 use crate::datasource::block_on_io;
 use crate::datasource::files::file_table_functions;
 use crate::datasource::hdf5::{Hdf5InfoFunc, Hdf5TableFactory, ReadHdf5Func};
+use crate::datasource::netcdf::write as netcdf_write;
 use crate::datasource::netcdf::{
     NetCdfInfoFunc, NetCdfTableFactory, NetCdfUrlTableFactory, ReadNetCdfFunc,
 };
@@ -265,7 +266,18 @@ impl Engine {
     }
 
     /// Plans one parsed statement without running anything.
-    pub async fn plan(&self, mut statement: Statement) -> Result<LogicalPlan> {
+    pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
+        match statement {
+            Statement::CopyTo(copy) if netcdf_write::is_netcdf_copy(&copy) => {
+                let (source, wrap) = netcdf_write::split_copy(copy)?;
+                Ok(wrap(self.plan_statement(source).await?))
+            }
+            statement => self.plan_statement(statement).await,
+        }
+    }
+
+    /// Plans a statement with DataFusion's planner.
+    async fn plan_statement(&self, mut statement: Statement) -> Result<LogicalPlan> {
         let state = self.ctx.state();
         quiver_sql::fill_skipped_arguments(&mut statement, &|name| parameter_names(&state, name));
         let references = state.resolve_table_references(&statement)?;

@@ -14,6 +14,7 @@ mod hdf5;
 mod mutation;
 mod netcdf;
 mod netcdf_fixtures;
+mod netcdf_write;
 mod server;
 mod shell;
 mod tls;

@@ -9,7 +9,7 @@ use quiver::datafusion::arrow::compute::cast;
 use quiver::datafusion::arrow::datatypes::DataType;
 
 /// The course data folder, or `None` (with the reason printed) when it is absent.
-fn course_data() -> Option<PathBuf> {
+pub(crate) fn course_data() -> Option<PathBuf> {
     let dir = std::env::var_os("QUIVER_COURSE_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/course"));
@@ -27,7 +27,7 @@ fn course_data() -> Option<PathBuf> {
     None
 }
 
-async fn query(sql: &str) -> Vec<RecordBatch> {
+pub(crate) async fn query(sql: &str) -> Vec<RecordBatch> {
     let engine = Engine::new().expect("engine");
     let df = engine
         .sql(sql)
@@ -36,7 +36,7 @@ async fn query(sql: &str) -> Vec<RecordBatch> {
     df.collect().await.unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
-async fn query_err(sql: &str) -> String {
+pub(crate) async fn query_err(sql: &str) -> String {
     let engine = Engine::new().expect("engine");
     match engine.sql(sql).await {
         Err(e) => e.to_string(),
@@ -48,7 +48,7 @@ async fn query_err(sql: &str) -> String {
 }
 
 /// Column `name` of the result as f64 values, in order.
-fn column(batches: &[RecordBatch], name: &str) -> Vec<f64> {
+pub(crate) fn column(batches: &[RecordBatch], name: &str) -> Vec<f64> {
     let mut out = Vec::new();
     for batch in batches {
         let array = batch

@@ -8,6 +8,7 @@ pub mod info;
 mod nearest;
 pub mod schema;
 pub mod table;
+pub mod write;
 
 pub use exec::NetCdfExec;
 pub use factory::{NetCdfInfoFunc, NetCdfTableFactory, NetCdfUrlTableFactory, ReadNetCdfFunc};
