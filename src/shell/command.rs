@@ -6,6 +6,7 @@ use std::fs::File;
 use datafusion::error::{DataFusionError, Result};
 
 use super::print::OutputMode;
+use super::schema::schema_listing;
 use super::{Flow, Output, Shell};
 
 /// Every command with its help line.
@@ -17,7 +18,7 @@ pub(crate) const COMMANDS: &[(&str, &str)] = &[
     (".tables", "list tables and views"),
     (
         ".schema [TABLE]",
-        "show the columns of one table or of all tables",
+        "show the columns of one table or of all tables, with units and long names",
     ),
     (
         ".mode MODE",
@@ -64,21 +65,8 @@ pub(crate) async fn run(shell: &mut Shell, line: &str) -> Result<Flow> {
                 .await?
         }
         (".schema" | "\\d", table) => {
-            let filter = if table.is_empty() {
-                String::new()
-            } else {
-                if shell.engine.context().table_provider(table).await.is_err() {
-                    return Err(DataFusionError::Plan(format!("no table named '{table}'")));
-                }
-                format!("AND table_name = '{}'", table.replace('\'', "''"))
-            };
-            shell
-                .run_sql(&format!(
-                    "SELECT table_name, column_name, data_type, is_nullable \
-                     FROM information_schema.columns WHERE table_schema <> 'information_schema' \
-                     {filter} ORDER BY table_name, ordinal_position"
-                ))
-                .await?
+            let listing = schema_listing(shell.engine.context(), table).await?;
+            shell.write_result(&listing.schema(), &[listing])?
         }
         (".mode", mode) => shell.settings.printer.mode = OutputMode::parse(".mode", mode)?,
         (".timer", value) => shell.settings.timer = on_off(".timer", value)?,

@@ -7,6 +7,7 @@ mod complete;
 pub mod print;
 mod progress;
 mod repl;
+mod schema;
 
 use std::fs::File;
 use std::io::{IsTerminal, Write};

@@ -299,8 +299,9 @@ CREATE VIEW a_view AS SELECT id FROM b_table;
 ";
     let run = quiver_in(None, &[], script);
     let tables = "name,type\na_view,VIEW\nb_table,BASE TABLE\n";
-    let b_schema = "table_name,column_name,data_type,is_nullable\nb_table,id,Int64,NO\nb_table,label,Utf8View,YES\n";
-    let a_schema = "table_name,column_name,data_type,is_nullable\na_view,id,Int64,NO\n";
+    let header = "table_name,column_name,data_type,is_nullable,units,long_name\n";
+    let b_schema = format!("{header}b_table,id,Int64,NO,,\nb_table,label,Utf8View,YES,,\n");
+    let a_schema = format!("{header}a_view,id,Int64,NO,,\n");
     assert_eq!(run.ok(), format!("{tables}{tables}{b_schema}{a_schema}"));
 
     let run = quiver_in(None, &[], ".schema nowhere\n");
@@ -316,7 +317,30 @@ fn schema_of_every_table() {
     );
     assert_eq!(
         run.ok(),
-        "table_name,column_name,data_type,is_nullable\nx,a,Int32,YES\ny,b,Float64,YES\n"
+        "table_name,column_name,data_type,is_nullable,units,long_name\nx,a,Int32,YES,,\ny,b,Float64,YES,,\n"
+    );
+}
+
+#[test]
+fn schema_shows_units_of_netcdf_columns() {
+    let tas = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/course/tas1840.nc");
+    if !tas.is_file() {
+        eprintln!("skipping: {} not found", tas.display());
+        return;
+    }
+    let script = format!(
+        "CREATE EXTERNAL TABLE t STORED AS NETCDF LOCATION '{}';\n.schema t\n",
+        tas.display()
+    );
+    let run = quiver_in(None, &[], &script);
+    let out = run.ok();
+    assert!(
+        out.contains("t,tas,Float32,YES,K,Near-Surface Air Temperature\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("t,lat,Float64,YES,degrees_north,Latitude\n"),
+        "{out}"
     );
 }
 
