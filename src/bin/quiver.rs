@@ -45,6 +45,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    logger::install();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -124,6 +125,8 @@ async fn run_async(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+#[path = "quiver/logger.rs"]
+mod logger;
 #[cfg(feature = "server")]
 #[path = "quiver/serve.rs"]
 mod serve;

@@ -603,3 +603,30 @@ fn bad_threads() {
     assert!(!run.status.success());
     assert!(run.stderr.contains("--threads"), "{}", run.stderr);
 }
+
+#[test]
+fn undecodable_attributes_give_a_warning_not_a_failure() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/netcdf/latin1_attrs.nc");
+    let script = format!(
+        "CREATE EXTERNAL TABLE t STORED AS NETCDF LOCATION '{}';\nSELECT sum(v) AS s FROM t;\n.schema t\n",
+        file.display()
+    );
+    let run = quiver_in(None, &[], &script);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(run.stdout.starts_with("s\n6.0\n"), "{}", run.stdout);
+    // The Latin-1 units are left out, the UTF-8 long_name is kept.
+    assert!(
+        run.stdout.contains("t,v,Float32,YES,,temperature\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("warning: netcdf file '")
+            && run
+                .stderr
+                .contains("attribute 'units' could not be decoded")
+            && run.stderr.contains("left out"),
+        "{}",
+        run.stderr
+    );
+}

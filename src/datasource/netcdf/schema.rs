@@ -130,7 +130,15 @@ pub(crate) fn open_file(path: &str) -> Result<NcFile> {
     match open(NcMetadataMode::Strict) {
         Ok(file) => Ok(file),
         Err(strict) if strict.to_string().contains("could not be decoded") => {
-            open(NcMetadataMode::Lossy).map_err(|_| strict)
+            match open(NcMetadataMode::Lossy) {
+                Ok(file) => {
+                    let reason = strict.strip_backtrace();
+                    let reason = reason.trim_start_matches("Execution error: cannot read ");
+                    log::warn!("{reason}; attributes that cannot be decoded are left out");
+                    Ok(file)
+                }
+                Err(_) => Err(strict),
+            }
         }
         Err(e) => Err(e),
     }

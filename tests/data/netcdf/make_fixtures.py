@@ -166,6 +166,20 @@ def calendar_file(name, calendar, values):
         }
 
 
+def latin1_file():
+    """NetCDF-4 with Latin-1 (not UTF-8) bytes in a global and a variable attribute, as older
+    files have: readable in lossy metadata mode, those attributes left out with a warning."""
+    p = path("latin1_attrs.nc")
+    with netCDF4.Dataset(p, "w", format="NETCDF4") as ds:
+        ds.createDimension("x", 3)
+        v = ds.createVariable("v", "f4", ("x",))
+        v[:] = [1.0, 2.0, 3.0]
+        v.setncattr("units", np.bytes_(b"\xb0C"))
+        v.setncattr("long_name", "temperature")
+        ds.setncattr("title", np.bytes_(b"Temp\xe9rature"))
+    EXPECTED["latin1_attrs.nc"] = {"variables": {"v": {"values": [1.0, 2.0, 3.0]}}}
+
+
 def hdf5_file():
     p = path("sample.h5")
     with h5py.File(p, "w") as f:
@@ -265,6 +279,7 @@ def main():
     calendar_file("day360.nc", "360_day", [0.0, 45.5, 75.0])
     # 360_day day 59 = 2001-02-30, which does not exist in the Gregorian calendar.
     calendar_file("day360_feb30.nc", "360_day", [0.0, 59.0])
+    latin1_file()
     hdf5_file()
     cube_files()
     EXPECTED["_versions"] = {
