@@ -239,3 +239,45 @@ async fn xarray_opens_the_written_file() {
     );
     assert!(printed.contains("1841-01-16T12:00:00"), "{printed}");
 }
+
+/// Files written by COPY as inputs for the reader: two files whose latitudes differ cannot
+/// be concatenated, and the error names both files and the dimension.
+#[tokio::test]
+async fn files_with_different_coordinates_do_not_concatenate() {
+    let out = tempfile::tempdir().unwrap();
+    for (year, lats) in [(2000, "10.0, 20.0"), (2001, "10.0, 25.0")] {
+        let target = out.path().join(format!("part_{year}.nc"));
+        table(&format!(
+            "COPY (SELECT CAST(to_timestamp(t) AS TIMESTAMP) AS time, lat, t + lat AS v \
+             FROM (VALUES ({year}.0 * 1e6), ({year}.0 * 1e6 + 1)) AS a(t), \
+             unnest([{lats}]) AS b(lat)) TO '{}'",
+            quote(&target)
+        ))
+        .await;
+    }
+    let error = query_err(&format!(
+        "SELECT count(*) FROM '{}'",
+        quote(&out.path().join("part_*.nc"))
+    ))
+    .await;
+    assert!(
+        error.contains("part_2000.nc' and '")
+            && error.contains("part_2001.nc'")
+            && error.contains("coordinates of dimension \"lat\" differ"),
+        "{error}"
+    );
+    // The same latitudes concatenate along time.
+    let target = out.path().join("part_2001.nc");
+    table(&format!(
+        "COPY (SELECT CAST(to_timestamp(2001e6 + t) AS TIMESTAMP) AS time, lat, lat AS v \
+         FROM (VALUES (0.0), (1.0)) AS a(t), unnest([10.0, 20.0]) AS b(lat)) TO '{}'",
+        quote(&target)
+    ))
+    .await;
+    let rows = query(&format!(
+        "SELECT count(*) AS n FROM '{}'",
+        quote(&out.path().join("part_*.nc"))
+    ))
+    .await;
+    assert_eq!(column(&rows, "n"), vec![8.0]);
+}
