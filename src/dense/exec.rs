@@ -24,10 +24,8 @@ use rayon::prelude::*;
 
 use super::kernel::{Block, Needs, Partial};
 use super::spec::{AggKind, DenseSpec, key_values, to_output_type};
+use crate::datasource::netcdf::blocks::{ReadBlock, block_rows, blocks};
 use crate::executor::{self, CancelToken};
-
-/// Elements per block: large enough to amortise a read, small enough to spread over threads.
-const BLOCK_ELEMENTS: u64 = 1 << 20;
 
 /// A dense aggregation over NetCDF variables (replaces an aggregate and its scan).
 #[derive(Debug)]
@@ -126,50 +124,16 @@ impl ExecutionPlan for DenseAggregateExec {
     }
 }
 
-/// A block to read: a run of dimension-0 indices inside one file.
-struct Task {
-    file: usize,
-    /// Global dimension-0 index range.
-    start: u64,
-    end: u64,
-}
-
-/// Cuts the selected dimension-0 range at file boundaries and into blocks.
-fn tasks(spec: &DenseSpec) -> Vec<Task> {
+/// The blocks of the selected range.
+fn tasks(spec: &DenseSpec) -> Vec<ReadBlock> {
     let (lo, hi) = spec.ranges[0];
     let inner: u64 = spec.ranges[1..].iter().map(|(a, b)| b - a).product();
-    let chunk = spec
-        .vars
-        .iter()
-        .filter_map(|&v| spec.layout.vars[v].outer_chunk)
-        .max();
-    let step = block_step(BLOCK_ELEMENTS / inner.max(1), chunk);
-    let mut out = Vec::new();
-    for (i, f) in spec.layout.files.iter().enumerate() {
-        let (s, e) = (lo.max(f.offset), hi.min(f.offset + f.len));
-        let mut a = s;
-        while a < e {
-            let b = (a + step).min(e);
-            out.push(Task {
-                file: i,
-                start: a,
-                end: b,
-            });
-            a = b;
-        }
-    }
-    out
-}
-
-/// Dimension-0 indices per block: about `rows` (at least one), rounded to whole storage
-/// chunks of `chunk` indices when a chunk is not too large, so that no chunk is decoded
-/// twice (the files have no chunk cache).
-fn block_step(rows: u64, chunk: Option<u64>) -> u64 {
-    let rows = rows.max(1);
-    match chunk {
-        Some(c) if c > 1 && c <= 8 * rows => (rows / c).max(1) * c,
-        _ => rows,
-    }
+    blocks(
+        &spec.layout,
+        lo,
+        hi,
+        block_rows(&spec.layout, &spec.vars, inner),
+    )
 }
 
 /// Runs the whole aggregation and builds the output batch.
@@ -208,7 +172,7 @@ fn aggregate(
 /// Reads one block and adds it to `partial`; returns the number of elements read.
 fn run_task(
     spec: &DenseSpec,
-    task: &Task,
+    task: &ReadBlock,
     needs: &[Needs],
     partial: &mut Partial,
 ) -> Result<usize> {
@@ -350,23 +314,5 @@ fn finish(kind: AggKind, s: &super::kernel::Stats, g: usize) -> Option<f64> {
         AggKind::First => s.first[g].1,
         AggKind::Last => s.last[g].1,
         AggKind::Count | AggKind::CountRows => Some(n as f64),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::block_step;
-
-    #[test]
-    fn blocks_hold_whole_chunks() {
-        // Contiguous or one step per chunk: the block size as asked.
-        assert_eq!(block_step(4, None), 4);
-        assert_eq!(block_step(4, Some(1)), 4);
-        assert_eq!(block_step(0, None), 1);
-        // Rounded down to whole chunks, and up to one chunk when a chunk is larger.
-        assert_eq!(block_step(20, Some(7)), 14);
-        assert_eq!(block_step(4, Some(10)), 10);
-        // A chunk far larger than a block is read in parts rather than whole.
-        assert_eq!(block_step(4, Some(512)), 4);
     }
 }

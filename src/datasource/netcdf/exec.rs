@@ -22,16 +22,8 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 use netcdf_reader::{NcSliceInfo, NcSliceInfoElem};
 
+use super::blocks::{ReadBlock, block_rows, blocks};
 use super::schema::ArrayLayout;
-
-/// A run of the outermost dimension inside one file.
-#[derive(Debug, Clone)]
-struct Unit {
-    file: usize,
-    /// Global index range along dimension 0 (or 0..1 for scalars).
-    start: u64,
-    end: u64,
-}
 
 /// Scans NetCDF variables; one partition per run of outer-dimension indices.
 #[derive(Debug)]
@@ -41,7 +33,7 @@ pub struct NetCdfExec {
     ranges: Vec<(u64, u64)>,
     limit: Option<usize>,
     batch_size: usize,
-    partitions: Vec<Vec<Unit>>,
+    partitions: Vec<Vec<ReadBlock>>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
@@ -56,7 +48,15 @@ impl NetCdfExec {
         batch_size: usize,
     ) -> Result<Self> {
         let schema = Arc::new(layout.schema.project(&projection)?);
-        let partitions = plan_partitions(&layout, &ranges, target_partitions.max(1));
+        let ndims = layout.dims.len();
+        let vars: Vec<usize> = projection
+            .iter()
+            .filter(|&&c| c >= ndims)
+            .map(|c| c - ndims)
+            .collect();
+        let inner: u64 = ranges.iter().skip(1).map(|(a, b)| b - a).product();
+        let step = block_rows(&layout, &vars, inner);
+        let partitions = plan_partitions(&layout, &ranges, target_partitions.max(1), step);
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
             Partitioning::UnknownPartitioning(partitions.len()),
@@ -95,18 +95,18 @@ impl NetCdfExec {
         self.limit
     }
 
-    /// Rows of one unit (all dims but the first at their range).
-    fn unit_rows(&self, unit: &Unit) -> u64 {
+    /// Rows of one block (all dims but the first at their range).
+    fn rows_of(&self, block: &ReadBlock) -> u64 {
         let inner: u64 = self.ranges.iter().skip(1).map(|(a, b)| b - a).product();
         if self.ranges.is_empty() {
             1
         } else {
-            (unit.end - unit.start) * inner
+            (block.end - block.start) * inner
         }
     }
 
     fn partition_rows(&self, partition: Option<usize>) -> u64 {
-        let units: Vec<&Unit> = match partition {
+        let blocks: Vec<&ReadBlock> = match partition {
             Some(p) => self
                 .partitions
                 .get(p)
@@ -114,15 +114,20 @@ impl NetCdfExec {
                 .unwrap_or_default(),
             None => self.partitions.iter().flatten().collect(),
         };
-        units.iter().map(|u| self.unit_rows(u)).sum()
+        blocks.iter().map(|u| self.rows_of(u)).sum()
     }
 }
 
-/// Splits the selected outer-dimension range evenly into partitions, each cut at file
-/// boundaries into units.
-fn plan_partitions(layout: &ArrayLayout, ranges: &[(u64, u64)], target: usize) -> Vec<Vec<Unit>> {
+/// Splits the selected outer-dimension range evenly into partitions, each cut into read
+/// blocks of `step` indices (and at file boundaries).
+fn plan_partitions(
+    layout: &ArrayLayout,
+    ranges: &[(u64, u64)],
+    target: usize,
+    step: u64,
+) -> Vec<Vec<ReadBlock>> {
     let Some(&(lo, hi)) = ranges.first() else {
-        return vec![vec![Unit {
+        return vec![vec![ReadBlock {
             file: 0,
             start: 0,
             end: 1,
@@ -136,19 +141,7 @@ fn plan_partitions(layout: &ArrayLayout, ranges: &[(u64, u64)], target: usize) -
     (0..parts)
         .map(|p| {
             let (a, b) = (lo + p * steps / parts, lo + (p + 1) * steps / parts);
-            layout
-                .files
-                .iter()
-                .enumerate()
-                .filter_map(|(i, f)| {
-                    let (s, e) = (a.max(f.offset), b.min(f.offset + f.len));
-                    (s < e).then_some(Unit {
-                        file: i,
-                        start: s,
-                        end: e,
-                    })
-                })
-                .collect()
+            blocks(layout, a, b, step)
         })
         .collect()
 }
@@ -213,10 +206,10 @@ impl ExecutionPlan for NetCdfExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let Some(units) = self.partitions.get(partition).cloned() else {
+        let Some(blocks) = self.partitions.get(partition).cloned() else {
             return exec_err!("netcdf scan has no partition {partition}");
         };
-        let reader = Arc::new(UnitReader {
+        let reader = Arc::new(BlockReader {
             layout: Arc::clone(&self.layout),
             projection: self.projection.clone(),
             ranges: self.ranges.clone(),
@@ -224,17 +217,19 @@ impl ExecutionPlan for NetCdfExec {
             batch_size: self.batch_size,
         });
         let limit = self.limit;
-        let stream =
-            futures::stream::unfold((units.into_iter(), limit), move |(mut units, remaining)| {
+        let stream = futures::stream::unfold(
+            (blocks.into_iter(), limit),
+            move |(mut blocks, remaining)| {
                 let reader = Arc::clone(&reader);
                 async move {
                     if remaining == Some(0) {
                         return None;
                     }
-                    let unit = units.next()?;
-                    let result = tokio::task::spawn_blocking(move || reader.read(&unit, remaining))
-                        .await
-                        .unwrap_or_else(|e| exec_err!("netcdf read task failed: {e}"));
+                    let block = blocks.next()?;
+                    let result =
+                        tokio::task::spawn_blocking(move || reader.read(&block, remaining))
+                            .await
+                            .unwrap_or_else(|e| exec_err!("netcdf read task failed: {e}"));
                     let remaining = match (&result, remaining) {
                         (Ok(batches), Some(r)) => {
                             Some(r.saturating_sub(batches.iter().map(|b| b.num_rows()).sum()))
@@ -246,10 +241,11 @@ impl ExecutionPlan for NetCdfExec {
                         Ok(batches) => batches.into_iter().map(Ok).collect(),
                         Err(e) => vec![Err(e)],
                     };
-                    Some((futures::stream::iter(items), (units, remaining)))
+                    Some((futures::stream::iter(items), (blocks, remaining)))
                 }
-            })
-            .flatten();
+            },
+        )
+        .flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             Arc::clone(&self.schema),
             stream,
@@ -257,8 +253,8 @@ impl ExecutionPlan for NetCdfExec {
     }
 }
 
-/// What a partition needs to turn one unit into batches.
-struct UnitReader {
+/// What a partition needs to turn one block into batches.
+struct BlockReader {
     layout: Arc<ArrayLayout>,
     projection: Vec<usize>,
     ranges: Vec<(u64, u64)>,
@@ -266,29 +262,29 @@ struct UnitReader {
     batch_size: usize,
 }
 
-impl UnitReader {
-    /// Reads a unit (at most `limit` rows of it) into batches.
-    fn read(&self, unit: &Unit, limit: Option<usize>) -> Result<Vec<RecordBatch>> {
+impl BlockReader {
+    /// Reads a block (at most `limit` rows of it) into batches.
+    fn read(&self, block: &ReadBlock, limit: Option<usize>) -> Result<Vec<RecordBatch>> {
         let ndims = self.layout.dims.len();
         let counts: Vec<u64> = self.ranges.iter().map(|(a, b)| b - a).collect();
         let inner: u64 = counts.iter().skip(1).product();
-        let mut end = unit.end;
+        let mut end = block.end;
         if let (Some(limit), true) = (limit, ndims > 0 && inner > 0) {
-            end = end.min(unit.start + (limit as u64).div_ceil(inner));
+            end = end.min(block.start + (limit as u64).div_ceil(inner));
         }
         let rows = if ndims == 0 {
             1
         } else {
-            (end - unit.start) * inner
+            (end - block.start) * inner
         };
         let rows = usize::try_from(rows)
             .unwrap_or(usize::MAX)
             .min(limit.unwrap_or(usize::MAX));
-        let file = &self.layout.files[unit.file];
+        let file = &self.layout.files[block.file];
         let mut selections = Vec::with_capacity(ndims);
         for (k, (a, b)) in self.ranges.iter().enumerate() {
             let (s, e) = if k == 0 {
-                (unit.start - file.offset, end - file.offset)
+                (block.start - file.offset, end - file.offset)
             } else {
                 (*a, *b)
             };
@@ -299,7 +295,7 @@ impl UnitReader {
             });
         }
         let selection = NcSliceInfo { selections };
-        // Variables first, whole unit at once.
+        // Variables first, whole block at once.
         let mut var_arrays: Vec<Option<ArrayRef>> = vec![None; self.layout.vars.len()];
         let nvars = self.layout.vars.len();
         for &col in &self.projection {
@@ -309,7 +305,7 @@ impl UnitReader {
             let Some(var_col) = self.layout.vars.get(col - ndims) else {
                 continue;
             };
-            let array = self.layout.read_var(unit.file, col - ndims, &selection)?;
+            let array = self.layout.read_var(block.file, col - ndims, &selection)?;
             if array.len() < rows {
                 return exec_err!(
                     "variable \"{}\" in '{}' gave {} values, expected {rows}",
@@ -321,7 +317,13 @@ impl UnitReader {
             var_arrays[col - ndims] = Some(array);
         }
         let starts: Vec<u64> = (0..ndims)
-            .map(|k| if k == 0 { unit.start } else { self.ranges[k].0 })
+            .map(|k| {
+                if k == 0 {
+                    block.start
+                } else {
+                    self.ranges[k].0
+                }
+            })
             .collect();
         let strides: Vec<u64> = (0..ndims)
             .map(|k| counts[k + 1..].iter().product())

@@ -1,6 +1,7 @@
 //! NetCDF files as tables (DESIGN.md §4): `read_netcdf(...)`, `SELECT * FROM 'x.nc'` and
 //! `CREATE EXTERNAL TABLE ... STORED AS NETCDF`, read with the pure-Rust `netcdf-reader`.
 
+pub(crate) mod blocks;
 pub mod cf;
 pub mod exec;
 pub mod factory;
