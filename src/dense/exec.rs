@@ -1,6 +1,7 @@
 //! `DenseAggregateExec`: runs a [`DenseSpec`] — reads the variables block by block on the CPU
-//! pool, accumulates per-group statistics by array index, merges them and emits one batch
-//! with the schema of the aggregate it replaced.
+//! pool, accumulates per-group statistics by array index (on the CPU, or through the GPU
+//! kernel when placed there, falling back to the CPU for a block whose kernel fails), merges
+//! them and emits one batch with the schema of the aggregate it replaced.
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use netcdf_reader::{NcSliceInfo, NcSliceInfoElem};
 use rayon::prelude::*;
 
 use super::kernel::{Block, Needs, Partial};
+use super::placement::Device;
 use super::spec::{AggKind, DenseSpec, key_values, to_output_type};
 use crate::executor::{self, CancelToken};
 
@@ -34,12 +36,13 @@ const BLOCK_ELEMENTS: u64 = 1 << 20;
 pub struct DenseAggregateExec {
     spec: Arc<DenseSpec>,
     threads: usize,
+    device: Device,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
 
 impl DenseAggregateExec {
-    pub(crate) fn new(spec: DenseSpec, threads: usize) -> Self {
+    pub(crate) fn new(spec: DenseSpec, threads: usize, device: Device) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&spec.output_schema)),
             Partitioning::UnknownPartitioning(1),
@@ -49,6 +52,7 @@ impl DenseAggregateExec {
         Self {
             spec: Arc::new(spec),
             threads: threads.max(1),
+            device,
             properties,
             metrics: ExecutionPlanMetricsSet::new(),
         }
@@ -69,12 +73,13 @@ impl DisplayAs for DenseAggregateExec {
             .collect();
         write!(
             f,
-            "DenseAggregateExec: gby=[{}], aggr=[{}], groups={}, files={}, ranges=[{}]",
+            "DenseAggregateExec: gby=[{}], aggr=[{}], groups={}, files={}, ranges=[{}], device={}",
             keys.join(", "),
             aggs.join(", "),
             spec.ngroups,
             spec.layout.files.len(),
-            ranges.join(", ")
+            ranges.join(", "),
+            self.device
         )?;
         if !spec.value_filter.is_empty() {
             let filters: Vec<String> = spec.value_filter.iter().map(|e| e.to_string()).collect();
@@ -109,11 +114,15 @@ impl ExecutionPlan for DenseAggregateExec {
         }
         let spec = Arc::clone(&self.spec);
         let baseline = BaselineMetrics::new(&self.metrics, partition);
-        let values_read = MetricBuilder::new(&self.metrics).counter("values_read", partition);
-        let blocks = MetricBuilder::new(&self.metrics).counter("blocks", partition);
+        let counters = Counters {
+            values_read: MetricBuilder::new(&self.metrics).counter("values_read", partition),
+            blocks: MetricBuilder::new(&self.metrics).counter("blocks", partition),
+            gpu_fallbacks: MetricBuilder::new(&self.metrics).counter("gpu_fallbacks", partition),
+        };
+        let device = self.device;
         let work = executor::run(self.threads, move |token| {
             let timer = baseline.elapsed_compute().timer();
-            let batch = aggregate(&spec, token, &values_read, &blocks)?;
+            let batch = aggregate(&spec, device, token, &counters)?;
             timer.done();
             baseline.record_output(batch.num_rows());
             Ok(batch)
@@ -156,12 +165,19 @@ fn tasks(spec: &DenseSpec) -> Vec<Task> {
     out
 }
 
+/// The run-time metrics: values and blocks read, blocks the GPU failed and the CPU reduced.
+struct Counters {
+    values_read: Count,
+    blocks: Count,
+    gpu_fallbacks: Count,
+}
+
 /// Runs the whole aggregation and builds the output batch.
 fn aggregate(
     spec: &DenseSpec,
+    device: Device,
     token: &CancelToken,
-    values_read: &Count,
-    blocks: &Count,
+    counters: &Counters,
 ) -> Result<RecordBatch> {
     let needs = Needs::of(spec);
     let tasks = tasks(spec);
@@ -172,9 +188,9 @@ fn aggregate(
             || Partial::new(&needs, spec.ngroups),
             |mut partial, task| {
                 token.check()?;
-                let n = run_task(spec, task, &needs, &mut partial)?;
-                values_read.add(n);
-                blocks.add(1);
+                let n = run_task(spec, task, &needs, device, counters, &mut partial)?;
+                counters.values_read.add(n);
+                counters.blocks.add(1);
                 Ok::<_, datafusion::common::DataFusionError>(partial)
             },
         )
@@ -187,6 +203,8 @@ fn run_task(
     spec: &DenseSpec,
     task: &Task,
     needs: &[Needs],
+    device: Device,
+    counters: &Counters,
     partial: &mut Partial,
 ) -> Result<usize> {
     let layout = &spec.layout;
@@ -257,9 +275,32 @@ fn run_task(
     block.count_rows(keep.as_ref(), &mut partial.rows);
     for (i, input) in spec.inputs.iter().enumerate() {
         let values = input.evaluate(&batch)?.into_array(elements)?;
+        if device == Device::Gpu {
+            match gpu_accumulate(&block, &values, keep.as_ref(), &mut partial.inputs[i]) {
+                Ok(()) => continue,
+                Err(e) => {
+                    log::warn!("GPU reduction failed, reducing the block on the CPU: {e}");
+                    counters.gpu_fallbacks.add(1);
+                }
+            }
+        }
         block.accumulate(&values, keep.as_ref(), needs[i], &mut partial.inputs[i])?;
     }
     Ok(elements)
+}
+
+#[cfg(feature = "gpu")]
+use super::gpu::accumulate as gpu_accumulate;
+
+/// Without the `gpu` feature nothing is placed on the GPU; this is never reached.
+#[cfg(not(feature = "gpu"))]
+fn gpu_accumulate(
+    _: &Block,
+    _: &ArrayRef,
+    _: Option<&BooleanArray>,
+    _: &mut super::kernel::Stats,
+) -> Result<()> {
+    exec_err!("quiver was built without the `gpu` feature")
 }
 
 /// The output batch: one row per group that has rows (always one without keys).
