@@ -24,7 +24,7 @@ pub(crate) struct Needs {
 
 impl Needs {
     /// Everything a group reduction gives: count, sum, min, max and variance.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "gpu"))]
     pub(crate) const REDUCTIONS: Needs = Needs {
         sum: true,
         min: true,
