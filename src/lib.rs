@@ -24,6 +24,8 @@ mod dense;
 mod engine;
 pub mod error;
 pub mod executor;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod shell;

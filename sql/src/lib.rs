@@ -20,6 +20,6 @@ mod table_function;
 
 pub use duckdb_syntax::rewrite_duckdb_statements;
 pub use named_args::fill_skipped_arguments;
-pub use options::QuiverSqlOptions;
+pub use options::{GpuMode, QuiverSqlOptions};
 pub use reshape::{PlanExecutor, ReshapePlanner};
 pub use table_function::{NamedArgsTableFunction, TableFunctionArgs, TableFunctionPlanner};

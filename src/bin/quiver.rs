@@ -33,6 +33,9 @@ struct Cli {
     /// Print each statement before its result.
     #[arg(long)]
     echo: bool,
+    /// Print the GPU adapter, its limits and capabilities, then exit (status 1 without one).
+    #[arg(long)]
+    gpu_info: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -64,6 +67,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if cli.gpu_info {
+        let report = quiver::shell::gpu_report().map_err(anyhow::Error::msg)?;
+        print!("{report}");
+        return Ok(());
+    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
     if let Some(n) = cli.threads {

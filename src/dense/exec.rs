@@ -1,6 +1,7 @@
 //! `DenseAggregateExec`: runs a [`DenseSpec`] — reads the variables block by block on the CPU
-//! pool, accumulates per-group statistics by array index, merges them and emits one batch
-//! with the schema of the aggregate it replaced.
+//! pool, accumulates per-group statistics by array index (on the CPU, or through the GPU
+//! kernel when placed there, falling back to the CPU for a block whose kernel fails), merges
+//! them and emits one batch with the schema of the aggregate it replaced.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,6 +24,7 @@ use netcdf_reader::{NcSliceInfo, NcSliceInfoElem};
 use rayon::prelude::*;
 
 use super::kernel::{Block, Needs, Partial};
+use super::placement::Device;
 use super::spec::{AggKind, DenseSpec, key_values, to_output_type};
 use crate::datasource::netcdf::blocks::{ReadBlock, block_rows, blocks};
 use crate::executor::{self, CancelToken};
@@ -32,12 +34,13 @@ use crate::executor::{self, CancelToken};
 pub struct DenseAggregateExec {
     spec: Arc<DenseSpec>,
     threads: usize,
+    device: Device,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
 
 impl DenseAggregateExec {
-    pub(crate) fn new(spec: DenseSpec, threads: usize) -> Self {
+    pub(crate) fn new(spec: DenseSpec, threads: usize, device: Device) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&spec.output_schema)),
             Partitioning::UnknownPartitioning(1),
@@ -47,6 +50,7 @@ impl DenseAggregateExec {
         Self {
             spec: Arc::new(spec),
             threads: threads.max(1),
+            device,
             properties,
             metrics: ExecutionPlanMetricsSet::new(),
         }
@@ -67,12 +71,13 @@ impl DisplayAs for DenseAggregateExec {
             .collect();
         write!(
             f,
-            "DenseAggregateExec: gby=[{}], aggr=[{}], groups={}, files={}, ranges=[{}]",
+            "DenseAggregateExec: gby=[{}], aggr=[{}], groups={}, files={}, ranges=[{}], device={}",
             keys.join(", "),
             aggs.join(", "),
             spec.ngroups,
             spec.layout.files.len(),
-            ranges.join(", ")
+            ranges.join(", "),
+            self.device
         )?;
         if !spec.value_filter.is_empty() {
             let filters: Vec<String> = spec.value_filter.iter().map(|e| e.to_string()).collect();
@@ -107,11 +112,15 @@ impl ExecutionPlan for DenseAggregateExec {
         }
         let spec = Arc::clone(&self.spec);
         let baseline = BaselineMetrics::new(&self.metrics, partition);
-        let values_read = MetricBuilder::new(&self.metrics).counter("values_read", partition);
-        let blocks = MetricBuilder::new(&self.metrics).counter("blocks", partition);
+        let counters = Counters {
+            values_read: MetricBuilder::new(&self.metrics).counter("values_read", partition),
+            blocks: MetricBuilder::new(&self.metrics).counter("blocks", partition),
+            gpu_fallbacks: MetricBuilder::new(&self.metrics).counter("gpu_fallbacks", partition),
+        };
+        let device = self.device;
         let work = executor::run(self.threads, move |token| {
             let timer = baseline.elapsed_compute().timer();
-            let batch = aggregate(&spec, token, &values_read, &blocks)?;
+            let batch = aggregate(&spec, device, token, &counters)?;
             timer.done();
             baseline.record_output(batch.num_rows());
             Ok(batch)
@@ -136,12 +145,19 @@ fn tasks(spec: &DenseSpec) -> Vec<ReadBlock> {
     )
 }
 
+/// The run-time metrics: values and blocks read, blocks the GPU failed and the CPU reduced.
+struct Counters {
+    values_read: Count,
+    blocks: Count,
+    gpu_fallbacks: Count,
+}
+
 /// Runs the whole aggregation and builds the output batch.
 fn aggregate(
     spec: &DenseSpec,
+    device: Device,
     token: &CancelToken,
-    values_read: &Count,
-    blocks: &Count,
+    counters: &Counters,
 ) -> Result<RecordBatch> {
     let needs = Needs::of(spec);
     let tasks = tasks(spec);
@@ -154,10 +170,10 @@ fn aggregate(
         token.check()?;
         let spare_one = lock().pop();
         let mut partial = spare_one.unwrap_or_else(|| Partial::new(&needs, spec.ngroups));
-        let read = run_task(spec, task, &needs, &mut partial);
+        let read = run_task(spec, task, &needs, device, counters, &mut partial);
         lock().push(partial);
-        values_read.add(read?);
-        blocks.add(1);
+        counters.values_read.add(read?);
+        counters.blocks.add(1);
         Ok::<_, datafusion::common::DataFusionError>(())
     })?;
     let partial = spare
@@ -174,6 +190,8 @@ fn run_task(
     spec: &DenseSpec,
     task: &ReadBlock,
     needs: &[Needs],
+    device: Device,
+    counters: &Counters,
     partial: &mut Partial,
 ) -> Result<usize> {
     let layout = &spec.layout;
@@ -244,9 +262,32 @@ fn run_task(
     block.count_rows(keep.as_ref(), &mut partial.rows);
     for (i, input) in spec.inputs.iter().enumerate() {
         let values = input.evaluate(&batch)?.into_array(elements)?;
+        if device == Device::Gpu {
+            match gpu_accumulate(&block, &values, keep.as_ref(), &mut partial.inputs[i]) {
+                Ok(()) => continue,
+                Err(e) => {
+                    log::warn!("GPU reduction failed, reducing the block on the CPU: {e}");
+                    counters.gpu_fallbacks.add(1);
+                }
+            }
+        }
         block.accumulate(&values, keep.as_ref(), needs[i], &mut partial.inputs[i])?;
     }
     Ok(elements)
+}
+
+#[cfg(feature = "gpu")]
+use super::gpu::accumulate as gpu_accumulate;
+
+/// Without the `gpu` feature nothing is placed on the GPU; this is never reached.
+#[cfg(not(feature = "gpu"))]
+fn gpu_accumulate(
+    _: &Block,
+    _: &ArrayRef,
+    _: Option<&BooleanArray>,
+    _: &mut super::kernel::Stats,
+) -> Result<()> {
+    exec_err!("quiver was built without the `gpu` feature")
 }
 
 /// The output batch: one row per group that has rows (always one without keys).

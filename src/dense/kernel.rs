@@ -8,6 +8,8 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
 
 use super::spec::{AggKind, DenseSpec, EXCLUDED};
+#[cfg(feature = "gpu")]
+use crate::gpu::kernels::grouped_reduce::SKIP;
 
 /// Which statistics an input needs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -21,6 +23,17 @@ pub(crate) struct Needs {
 }
 
 impl Needs {
+    /// Everything a group reduction gives: count, sum, min, max and variance.
+    #[cfg(all(test, feature = "gpu"))]
+    pub(crate) const REDUCTIONS: Needs = Needs {
+        sum: true,
+        min: true,
+        max: true,
+        var: true,
+        first: false,
+        last: false,
+    };
+
     /// The statistics the aggregates of `spec` need, per value input.
     pub(crate) fn of(spec: &DenseSpec) -> Vec<Needs> {
         let mut needs = vec![Needs::default(); spec.inputs.len()];
@@ -65,7 +78,7 @@ fn sized<T: Clone>(on: bool, n: usize, v: T) -> Vec<T> {
 }
 
 impl Stats {
-    fn new(needs: Needs, n: usize) -> Self {
+    pub(crate) fn new(needs: Needs, n: usize) -> Self {
         Self {
             count: vec![0; n],
             sum: sized(needs.sum, n, 0.0),
@@ -79,53 +92,83 @@ impl Stats {
         }
     }
 
+    /// Group `g`'s statistics (those not kept read as zero or NaN).
+    fn group(&self, g: usize) -> GroupStats {
+        let at = |v: &Vec<f64>, default: f64| v.get(g).copied().unwrap_or(default);
+        GroupStats {
+            count: self.count[g],
+            sum: at(&self.sum, 0.0),
+            min: at(&self.min, f64::NAN),
+            max: at(&self.max, f64::NAN),
+            shift: at(&self.shift, 0.0),
+            s1: at(&self.s1, 0.0),
+            s2: at(&self.s2, 0.0),
+        }
+    }
+
     /// Mean and sum of squared deviations of group `g`.
     pub(crate) fn moments(&self, g: usize) -> (f64, f64) {
-        let n = self.count[g] as f64;
-        if n == 0.0 {
-            return (f64::NAN, f64::NAN);
+        self.group(g).moments()
+    }
+
+    /// Adds one value `v` to group `g` (the statistics `needs` asks for).
+    #[inline]
+    pub(crate) fn push(&mut self, needs: Needs, g: usize, v: f64) {
+        let first_value = self.count[g] == 0;
+        self.count[g] += 1;
+        if needs.sum {
+            self.sum[g] += v;
         }
-        let (s1, s2) = (self.s1[g], self.s2[g]);
-        // Rounding can leave a tiny negative sum; NaN stays NaN.
-        let m2 = s2 - s1 * s1 / n;
-        (self.shift[g] + s1 / n, if m2 < 0.0 { 0.0 } else { m2 })
+        if needs.min && (first_value || min_replaces(v, self.min[g])) {
+            self.min[g] = v;
+        }
+        if needs.max && (first_value || v.total_cmp(&self.max[g]).is_gt()) {
+            self.max[g] = v;
+        }
+        if needs.var {
+            if first_value {
+                self.shift[g] = v;
+            }
+            let d = v - self.shift[g];
+            self.s1[g] += d;
+            self.s2[g] += d * d;
+        }
+    }
+
+    /// Merges the partial statistics `b` of group `g` into this group's.
+    pub(crate) fn add(&mut self, g: usize, b: &GroupStats) {
+        let (na, nb) = (self.count[g], b.count);
+        if !self.s1.is_empty() && nb > 0 {
+            if na == 0 {
+                self.shift[g] = b.shift;
+                self.s1[g] = b.s1;
+                self.s2[g] = b.s2;
+            } else {
+                // Chan et al.: combine (n, mean, M2), stored back with shift = mean.
+                let (ma, qa) = self.moments(g);
+                let (mb, qb) = b.moments();
+                let n = (na + nb) as f64;
+                let delta = mb - ma;
+                self.shift[g] = ma + delta * nb as f64 / n;
+                self.s1[g] = 0.0;
+                self.s2[g] = qa + qb + delta * delta * na as f64 * nb as f64 / n;
+            }
+        }
+        self.count[g] = na + nb;
+        if !self.sum.is_empty() {
+            self.sum[g] += b.sum;
+        }
+        if !self.min.is_empty() && nb > 0 && (na == 0 || min_replaces(b.min, self.min[g])) {
+            self.min[g] = b.min;
+        }
+        if !self.max.is_empty() && nb > 0 && (na == 0 || b.max.total_cmp(&self.max[g]).is_gt()) {
+            self.max[g] = b.max;
+        }
     }
 
     fn merge(&mut self, other: &Stats) {
         for g in 0..self.count.len() {
-            let (na, nb) = (self.count[g], other.count[g]);
-            if !self.s1.is_empty() && nb > 0 {
-                if na == 0 {
-                    self.shift[g] = other.shift[g];
-                    self.s1[g] = other.s1[g];
-                    self.s2[g] = other.s2[g];
-                } else {
-                    // Chan et al.: combine (n, mean, M2), stored back with shift = mean.
-                    let (ma, qa) = self.moments(g);
-                    let (mb, qb) = other.moments(g);
-                    let n = (na + nb) as f64;
-                    let delta = mb - ma;
-                    self.shift[g] = ma + delta * nb as f64 / n;
-                    self.s1[g] = 0.0;
-                    self.s2[g] = qa + qb + delta * delta * na as f64 * nb as f64 / n;
-                }
-            }
-            self.count[g] = na + nb;
-            if !self.sum.is_empty() {
-                self.sum[g] += other.sum[g];
-            }
-            if !self.min.is_empty()
-                && nb > 0
-                && (na == 0 || other.min[g].total_cmp(&self.min[g]).is_lt())
-            {
-                self.min[g] = other.min[g];
-            }
-            if !self.max.is_empty()
-                && nb > 0
-                && (na == 0 || other.max[g].total_cmp(&self.max[g]).is_gt())
-            {
-                self.max[g] = other.max[g];
-            }
+            self.add(g, &other.group(g));
             if !self.first.is_empty() && other.first[g].0 < self.first[g].0 {
                 self.first[g] = other.first[g];
             }
@@ -136,6 +179,39 @@ impl Stats {
                 self.last[g] = other.last[g];
             }
         }
+    }
+}
+
+/// Whether `v` is a smaller minimum than `min`: NaN (of either sign) never is and every
+/// number is smaller than NaN, so the minimum is NaN only when a group has nothing else,
+/// whatever the order; otherwise the total order (-0 < +0).
+fn min_replaces(v: f64, min: f64) -> bool {
+    !v.is_nan() && (min.is_nan() || v.total_cmp(&min).is_lt())
+}
+
+/// One group's count, sum, extremes and sums shifted by `shift` (`s1 = Σ(x-shift)`,
+/// `s2 = Σ(x-shift)²`): a partial result to merge into [`Stats`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GroupStats {
+    pub count: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    pub shift: f64,
+    pub s1: f64,
+    pub s2: f64,
+}
+
+impl GroupStats {
+    /// Mean and sum of squared deviations.
+    fn moments(&self) -> (f64, f64) {
+        let n = self.count as f64;
+        if n == 0.0 {
+            return (f64::NAN, f64::NAN);
+        }
+        // Rounding can leave a tiny negative sum; NaN stays NaN.
+        let m2 = self.s2 - self.s1 * self.s1 / n;
+        (self.shift + self.s1 / n, if m2 < 0.0 { 0.0 } else { m2 })
     }
 }
 
@@ -272,6 +348,23 @@ impl Block<'_> {
         });
     }
 
+    /// The group of every element of the block (C order), or [`SKIP`] where no group takes
+    /// it, `keep` drops it or its value is NULL: the codes the GPU kernel reduces by.
+    #[cfg(feature = "gpu")]
+    pub(crate) fn element_groups(
+        &self,
+        keep: Option<&BooleanArray>,
+        nulls: Option<&NullBuffer>,
+    ) -> Vec<u32> {
+        let mut codes = vec![SKIP; self.len.iter().product()];
+        self.visit(|e, g| {
+            if keep.is_none_or(|k| k.value(e)) && nulls.is_none_or(|n| n.is_valid(e)) {
+                codes[e] = g as u32;
+            }
+        });
+        codes
+    }
+
     /// Adds the block's rows (those `keep` allows) to `partial.rows`.
     pub(crate) fn count_rows(&self, keep: Option<&BooleanArray>, rows: &mut [u64]) {
         let inner = self.len.last().copied().unwrap_or(0);
@@ -342,27 +435,8 @@ impl Block<'_> {
             if needs.last && (s.last[g].0 == u64::MAX || pos > s.last[g].0) {
                 s.last[g] = (pos, valid.then_some(v));
             }
-            if !valid {
-                return;
-            }
-            let first_value = s.count[g] == 0;
-            s.count[g] += 1;
-            if needs.sum {
-                s.sum[g] += v;
-            }
-            if needs.min && (first_value || v.total_cmp(&s.min[g]).is_lt() && !v.is_nan()) {
-                s.min[g] = v;
-            }
-            if needs.max && (first_value || v.total_cmp(&s.max[g]).is_gt()) {
-                s.max[g] = v;
-            }
-            if needs.var {
-                if first_value {
-                    s.shift[g] = v;
-                }
-                let d = v - s.shift[g];
-                s.s1[g] += d;
-                s.s2[g] += d * d;
+            if valid {
+                s.push(needs, g, v);
             }
         });
     }

@@ -1,10 +1,14 @@
 //! Dense array aggregation (DESIGN.md §4): `GROUP BY` over dimension columns of gridded
 //! data needs no hash table, because each row's group follows from its array indices. The
 //! optimizer rule finds eligible aggregates over NetCDF scans and replaces them by a strided
-//! reduction over the decoded variable blocks on the CPU pool.
+//! reduction over the decoded variable blocks on the CPU pool, or on the GPU where
+//! `quiver.gpu` places it (`placement.rs`, `gpu.rs`).
 
 mod exec;
-mod kernel;
+#[cfg(feature = "gpu")]
+mod gpu;
+pub(crate) mod kernel;
+mod placement;
 mod rule;
 mod source;
 mod spec;

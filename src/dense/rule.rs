@@ -1,7 +1,7 @@
 //! `DenseAggregateRule`: the physical optimizer rule that replaces an aggregate over a NetCDF
 //! scan (through projections, filters and repartitions, in Single or Partial/Final form) by
 //! a [`DenseAggregateExec`] when its keys and aggregates allow (see [`DenseSpec`]).
-//! `SET quiver.dense_aggregate = false` turns it off.
+//! `SET quiver.dense_aggregate = false` turns it off; `quiver.gpu` places it (`placement.rs`).
 
 use std::sync::Arc;
 
@@ -16,6 +16,7 @@ use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use quiver_sql::QuiverSqlOptions;
 
 use super::exec::DenseAggregateExec;
+use super::placement::place;
 use super::source::{passes_rows_through, trace};
 use super::spec::DenseSpec;
 
@@ -29,16 +30,13 @@ impl PhysicalOptimizerRule for DenseAggregateRule {
         plan: Arc<dyn ExecutionPlan>,
         config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let enabled = config
-            .extensions
-            .get::<QuiverSqlOptions>()
-            .is_none_or(|o| o.dense_aggregate);
-        if !enabled {
+        let options = config.extensions.get::<QuiverSqlOptions>();
+        if !options.is_none_or(|o| o.dense_aggregate) {
             return Ok(plan);
         }
         let threads = config.execution.target_partitions;
         plan.transform_down(|node| {
-            Ok(match dense_form(&node, threads)? {
+            Ok(match dense_form(&node, threads, options)? {
                 Some(dense) => Transformed::new(dense, true, TreeNodeRecursion::Jump),
                 None => Transformed::no(node),
             })
@@ -60,6 +58,7 @@ impl PhysicalOptimizerRule for DenseAggregateRule {
 fn dense_form(
     node: &Arc<dyn ExecutionPlan>,
     threads: usize,
+    options: Option<&QuiverSqlOptions>,
 ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     let Some(agg) = node.downcast_ref::<AggregateExec>() else {
         return Ok(None);
@@ -93,7 +92,8 @@ fn dense_form(
         Ok(Some(spec)) => spec,
         Ok(None) | Err(_) => return Ok(None),
     };
-    let dense: Arc<dyn ExecutionPlan> = Arc::new(DenseAggregateExec::new(spec, threads));
+    let device = place(&spec, options)?;
+    let dense: Arc<dyn ExecutionPlan> = Arc::new(DenseAggregateExec::new(spec, threads, device));
     let partitioning = node.output_partitioning().clone();
     Ok(Some(match partitioning {
         p if p.partition_count() <= 1 => dense,

@@ -34,6 +34,10 @@ pub(crate) const COMMANDS: &[(&str, &str)] = &[
     (".maxrows N", "rows shown in table mode (0 = all)"),
     (".nullvalue TEXT", "text printed for NULL"),
     (".echo on|off", "print each statement before its result"),
+    (
+        ".gpu",
+        "show the GPU adapter, its limits and capabilities (SET quiver.gpu places work)",
+    ),
     (".quit", "leave the shell (also .exit, \\q, Ctrl-D)"),
     ("\\d [TABLE]", "same as .tables, or .schema TABLE"),
     ("\\?", "same as .help"),
@@ -69,6 +73,7 @@ pub(crate) async fn run(shell: &mut Shell, line: &str) -> Result<Flow> {
             shell.write_result(&listing.schema(), &[listing])?
         }
         (".mode", mode) => shell.settings.printer.mode = OutputMode::parse(".mode", mode)?,
+        (".gpu", "") => shell.write_text(&gpu_report().unwrap_or_else(|e| format!("{e}\n")))?,
         (".timer", value) => shell.settings.timer = on_off(".timer", value)?,
         (".echo", value) => shell.settings.echo = on_off(".echo", value)?,
         (".maxrows", value) => {
@@ -100,6 +105,18 @@ pub(crate) async fn run(shell: &mut Shell, line: &str) -> Result<Flow> {
         }
     }
     Ok(Flow::Continue)
+}
+
+/// What `.gpu` and `quiver --gpu-info` print: the adapter's description, or
+/// `no GPU adapter found: <reason>` as the error.
+pub fn gpu_report() -> std::result::Result<String, String> {
+    #[cfg(feature = "gpu")]
+    let info = crate::gpu::info();
+    #[cfg(not(feature = "gpu"))]
+    let info: std::result::Result<String, String> =
+        Err("quiver was built without the `gpu` feature".to_string());
+    info.map(|i| i.to_string())
+        .map_err(|reason| format!("no GPU adapter found: {reason}"))
 }
 
 fn help() -> String {

@@ -3,6 +3,7 @@
 //! editing for terminals.
 
 mod command;
+pub use command::gpu_report;
 mod complete;
 pub mod print;
 mod progress;

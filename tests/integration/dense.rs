@@ -10,14 +10,14 @@ use quiver::datafusion::arrow::array::RecordBatch;
 use quiver::datafusion::arrow::util::display::array_value_to_string;
 use quiver::datafusion::common::ScalarValue;
 
-fn cube() -> String {
+pub(crate) fn cube() -> String {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/netcdf");
     format!("'{}/cube_*.nc'", dir.display())
 }
 
 /// Rows of a query as cells: numbers as f64 (compared with a tolerance), others as text.
 #[derive(Debug, Clone, PartialEq)]
-enum Cell {
+pub(crate) enum Cell {
     Number(f64),
     Text(String),
     Null,
@@ -65,14 +65,21 @@ fn close(a: &Cell, b: &Cell) -> bool {
 }
 
 async fn run(sql: &str, dense: bool, partitions: usize) -> (Vec<Vec<Cell>>, String) {
-    let engine = Engine::builder()
-        .target_partitions(partitions)
-        .option(
-            "quiver.dense_aggregate",
-            if dense { "true" } else { "false" },
-        )
-        .build()
-        .unwrap();
+    let dense = if dense { "true" } else { "false" };
+    run_with(sql, &[("quiver.dense_aggregate", dense)], partitions).await
+}
+
+/// The rows of `sql` and its plan, on an engine with `options`.
+pub(crate) async fn run_with(
+    sql: &str,
+    options: &[(&str, &str)],
+    partitions: usize,
+) -> (Vec<Vec<Cell>>, String) {
+    let mut builder = Engine::builder().target_partitions(partitions);
+    for &(key, value) in options {
+        builder = builder.option(key, value);
+    }
+    let engine = builder.build().unwrap();
     let explain = engine
         .sql(&format!("EXPLAIN {sql}"))
         .await
@@ -138,7 +145,7 @@ const AGGREGATES: &str = "count(*) AS n, count(tas) AS nt, sum(tas) AS s, avg(ta
      stddev_pop(pr) AS sdp, avg(pr) AS apr, max(pr) AS hpr, sum(tas - 273.15) AS sc, \
      sum(qc) AS sq, avg(qc) AS aq, var(qc) AS vq, count(qc) AS nq";
 
-const KEYS: &[&[&str]] = &[
+pub(crate) const KEYS: &[&[&str]] = &[
     &[],
     &["lat"],
     &["lon"],
@@ -150,7 +157,7 @@ const KEYS: &[&[&str]] = &[
     &["floor(lon / 90)"],
 ];
 
-const FILTERS: &[&str] = &[
+pub(crate) const FILTERS: &[&str] = &[
     "",
     "lat > 0",
     "time >= '2002-01-01'",
@@ -160,7 +167,7 @@ const FILTERS: &[&str] = &[
     "lat > 1000",
 ];
 
-fn query(keys: &[&str], filter: &str, aggregates: &str) -> String {
+pub(crate) fn query(keys: &[&str], filter: &str, aggregates: &str) -> String {
     let from = cube();
     let select = if keys.is_empty() {
         aggregates.to_string()
@@ -270,8 +277,9 @@ async fn distinct_dimension_values_are_dense() {
     assert!(check(&sql, &[1, 8]).await);
 }
 
-#[tokio::test]
-async fn course_climate_queries_agree() {
+/// The course climate files as a SQL path pattern, or `None` (after printing why) where the
+/// data is absent; with `QUIVER_REQUIRE_COURSE_DATA=1` that fails instead.
+pub(crate) fn course_tas() -> Option<String> {
     let dir = std::env::var_os("QUIVER_COURSE_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/course"));
@@ -282,10 +290,14 @@ async fn course_climate_queries_agree() {
             "course data missing"
         );
         eprintln!("skipping: course data not found at {}", dir.display());
-        return;
+        return None;
     }
-    let from = format!("'{}/tas*.nc'", dir.display());
-    for sql in [
+    Some(format!("'{}/tas*.nc'", dir.display()))
+}
+
+/// The course's climate queries over the files `from`.
+pub(crate) fn climate_queries(from: &str) -> [String; 3] {
+    [
         format!("SELECT lat, lon, avg(tas) AS m FROM {from} GROUP BY lat, lon ORDER BY lat, lon"),
         format!(
             "SELECT date_part('month', time) AS mo, avg(tas) AS m, stddev(tas) FROM {from} GROUP BY 1 ORDER BY 1"
@@ -293,7 +305,13 @@ async fn course_climate_queries_agree() {
         format!(
             "SELECT date_part('year', time) AS y, avg(tas) FROM {from} WHERE lat BETWEEN 59 AND 60 AND lon BETWEEN 17 AND 19 GROUP BY 1 ORDER BY 1"
         ),
-    ] {
+    ]
+}
+
+#[tokio::test]
+async fn course_climate_queries_agree() {
+    let Some(from) = course_tas() else { return };
+    for sql in climate_queries(&from) {
         assert!(check(&sql, &[2]).await, "dense plan not used: {sql}");
     }
 }

@@ -10,6 +10,8 @@ mod data_root;
 mod dense;
 mod engine;
 mod flight;
+#[cfg(feature = "gpu")]
+mod gpu;
 mod hdf5;
 mod mutation;
 mod netcdf;

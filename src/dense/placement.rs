@@ -1,0 +1,76 @@
+//! Where a dense aggregation reduces, decided at planning from `quiver.gpu`: `off` is the
+//! CPU; `on` is the GPU for every aggregation the GPU kernel can compute, and an error
+//! without an adapter; `auto` is the GPU only on a hardware adapter (not a software one such
+//! as lavapipe) and when the aggregation reads at least `quiver.gpu_min_values` values.
+
+use std::fmt;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result, plan_err};
+use quiver_sql::{GpuMode, QuiverSqlOptions};
+
+use super::spec::{AggKind, DenseSpec};
+
+/// The device a dense aggregation reduces on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Device {
+    Cpu,
+    Gpu,
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Device::Cpu => "cpu",
+            Device::Gpu => "gpu",
+        })
+    }
+}
+
+/// The device for `spec` under `options` (defaults when the extension is absent).
+pub(crate) fn place(spec: &DenseSpec, options: Option<&QuiverSqlOptions>) -> Result<Device> {
+    let (mode, min_values) = options.map_or((GpuMode::Off, 0), |o| (o.gpu, o.gpu_min_values));
+    if mode == GpuMode::Off || !gpu_computes(spec) {
+        return Ok(Device::Cpu);
+    }
+    let adapter = hardware_adapter();
+    match (mode, adapter) {
+        (GpuMode::On, Ok(_)) => Ok(Device::Gpu),
+        (GpuMode::On, Err(reason)) => {
+            plan_err!("quiver.gpu = 'on' but no GPU adapter: {reason}")
+        }
+        (_, Ok(true)) if values_read(spec) >= min_values as u128 => Ok(Device::Gpu),
+        _ => Ok(Device::Cpu),
+    }
+}
+
+/// Whether the GPU kernel computes every aggregate of `spec`: f32 inputs, and no
+/// first/last value (which need scan positions).
+fn gpu_computes(spec: &DenseSpec) -> bool {
+    let f32_inputs = spec
+        .inputs
+        .iter()
+        .all(|e| matches!(e.data_type(&spec.value_schema), Ok(DataType::Float32)));
+    let positional = spec
+        .aggs
+        .iter()
+        .any(|a| matches!(a.kind, AggKind::First | AggKind::Last));
+    !spec.inputs.is_empty() && f32_inputs && !positional
+}
+
+/// Elements in the selected ranges times the value inputs.
+fn values_read(spec: &DenseSpec) -> u128 {
+    let elements: u128 = spec.ranges.iter().map(|(a, b)| (b - a) as u128).product();
+    elements * spec.inputs.len() as u128
+}
+
+/// Whether the adapter is hardware, or why there is none.
+#[cfg(feature = "gpu")]
+fn hardware_adapter() -> Result<bool, String> {
+    crate::gpu::device::gpu().map(|g| g.info.hardware)
+}
+
+#[cfg(not(feature = "gpu"))]
+fn hardware_adapter() -> Result<bool, String> {
+    Err("quiver was built without the `gpu` feature".to_string())
+}

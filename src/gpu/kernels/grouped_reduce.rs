@@ -1,0 +1,506 @@
+//! Kernel 1, dense grouped reduction: per group count, sum, min, max and the shifted sums
+//! that give mean and variance, over f32 values with a group code each — the GPU form of the
+//! dense aggregation's inner loop. Its CPU twin is that loop itself,
+//! [`Stats::push`](crate::dense::kernel::Stats::push); the tests compare the two.
+//!
+//! On the device (`grouped_reduce.wgsl`): a histogram pass counts each group's values with
+//! integer atomics (giving each value its rank in its group), the host turns the counts into
+//! offsets and cuts every group into segments of at most [`SEGMENT`] values, a scatter pass
+//! puts the values in group order, and one workgroup per segment reduces it — count, sum,
+//! min, max, then the sums of deviations from the segment's own mean (two passes, so the
+//! variance is stable far from zero). The host merges the segments of a group in f64 with
+//! Chan's formula ([`Stats::add`](crate::dense::kernel::Stats::add)).
+//!
+//! Conventions, as the CPU kernel: a value whose code is [`SKIP`] (filtered out or NULL) is
+//! not counted; NaN is a value — it makes sum, mean and variance NaN, max takes it (the
+//! total order: NaN greatest), min ignores it unless the segment has nothing else.
+//!
+//! Tolerance: sums accumulate in f32 within a segment (each thread ≤ 16 values, then a
+//! 256-way tree), so |gpu − cpu| ≤ 1e-5 · Σ|x| for the sum and 1e-5 relative for mean and
+//! variance of a group, against the CPU's f64 accumulation; count, min and max are exact.
+//! Values beyond ±1.8e19 can overflow the f32 squares (variance inf or NaN). f64 input is not
+//! reduced here (left for an f64 variant on adapters with `SHADER_F64`): the placement keeps
+//! such aggregations on the CPU. The order within a group follows the atomic ranks, so the
+//! last bits of a sum may differ between runs.
+
+use std::sync::OnceLock;
+
+use bytemuck::{Pod, Zeroable};
+use datafusion::common::{Result, exec_err};
+use wgpu::ComputePipeline;
+
+use crate::dense::kernel::GroupStats;
+use crate::gpu::buffer::{read, scoped, uniform, upload, zeroed};
+use crate::gpu::device::Gpu;
+
+/// A code that no group takes.
+pub(crate) const SKIP: u32 = u32::MAX;
+/// The most values one workgroup reduces (16 per thread).
+const SEGMENT: u32 = 4096;
+/// Invocations per workgroup (as in the shader).
+const WORKGROUP: u32 = 256;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    segments: u32,
+    pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Segment {
+    start: u32,
+    end: u32,
+    group: u32,
+    pad: u32,
+}
+
+/// As the shader's `Partial`.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Partial {
+    count: u32,
+    sum: f32,
+    min_key: u32,
+    max_key: u32,
+    mean: f32,
+    s1: f32,
+    s2: f32,
+    pad: u32,
+}
+
+struct Pipelines {
+    histogram: ComputePipeline,
+    scatter: ComputePipeline,
+    reduce: ComputePipeline,
+}
+
+fn pipelines(gpu: &'static Gpu) -> Result<&'static Pipelines> {
+    static PIPELINES: OnceLock<std::result::Result<Pipelines, String>> = OnceLock::new();
+    PIPELINES
+        .get_or_init(|| {
+            scoped(gpu, || {
+                let module = gpu
+                    .device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some("grouped_reduce"),
+                        source: wgpu::ShaderSource::Wgsl(
+                            include_str!("grouped_reduce.wgsl").into(),
+                        ),
+                    });
+                let pipeline = |entry: &str| {
+                    gpu.device
+                        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                            label: Some(entry),
+                            layout: None,
+                            module: &module,
+                            entry_point: Some(entry),
+                            compilation_options: Default::default(),
+                            cache: None,
+                        })
+                };
+                Ok(Pipelines {
+                    histogram: pipeline("histogram"),
+                    scatter: pipeline("scatter"),
+                    reduce: pipeline("reduce"),
+                })
+            })
+            .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| datafusion::common::DataFusionError::Execution(e.clone()))
+}
+
+/// Statistics of every group that has values among `values` (one code per value, codes
+/// below `ngroups` or [`SKIP`]), as `(group, statistics)` pairs: one or more per group,
+/// to merge with [`Stats::add`](crate::dense::kernel::Stats::add).
+pub(crate) fn reduce(
+    gpu: &'static Gpu,
+    values: &[f32],
+    codes: &[u32],
+    ngroups: usize,
+) -> Result<Vec<(usize, GroupStats)>> {
+    if values.len() != codes.len() {
+        return exec_err!(
+            "grouped reduce: {} values but {} codes",
+            values.len(),
+            codes.len()
+        );
+    }
+    let limit = gpu.info.max_storage_binding.min(gpu.info.max_buffer_size) / 4;
+    if ngroups as u64 > limit {
+        return exec_err!("grouped reduce: {ngroups} groups exceed the GPU's buffer limit");
+    }
+    // Chunks small enough for one binding and for u32 offsets.
+    let chunk = limit.clamp(1, 1 << 30) as usize;
+    let pipelines = pipelines(gpu)?;
+    let mut out = Vec::new();
+    for (v, c) in values.chunks(chunk).zip(codes.chunks(chunk)) {
+        out.extend(scoped(gpu, || reduce_chunk(gpu, pipelines, v, c, ngroups))?);
+    }
+    Ok(out)
+}
+
+fn reduce_chunk(
+    gpu: &Gpu,
+    p: &Pipelines,
+    values: &[f32],
+    codes: &[u32],
+    ngroups: usize,
+) -> Result<Vec<(usize, GroupStats)>> {
+    if let Some(bad) = codes
+        .iter()
+        .find(|c| **c != SKIP && **c as usize >= ngroups)
+    {
+        return exec_err!("grouped reduce: code {bad} outside {ngroups} groups");
+    }
+    let n = values.len() as u32;
+    let wide = |work: u32| {
+        work.div_ceil(WORKGROUP)
+            .clamp(1, gpu.info.max_workgroups_per_dimension)
+    };
+    let codes_buf = upload(gpu, "codes", codes);
+    let counts = zeroed(gpu, "counts", ngroups as u64 * 4);
+    let ranks = zeroed(gpu, "ranks", n as u64 * 4);
+    let params = uniform(
+        gpu,
+        "params",
+        &Params {
+            n,
+            segments: 0,
+            pad: [0; 2],
+        },
+    );
+    let bind = |pipeline: &ComputePipeline, entries: &[(u32, &wgpu::Buffer)]| {
+        let entries: Vec<wgpu::BindGroupEntry> = entries
+            .iter()
+            .map(|(binding, buffer)| wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
+        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        })
+    };
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    {
+        let group = bind(
+            &p.histogram,
+            &[(0, &params), (1, &codes_buf), (2, &counts), (3, &ranks)],
+        );
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&p.histogram);
+        pass.set_bind_group(0, &group, &[]);
+        pass.dispatch_workgroups(wide(n), 1, 1);
+    }
+    gpu.queue.submit([encoder.finish()]);
+    let sizes: Vec<u32> = read(gpu, &counts, ngroups)?;
+
+    // Offsets of the groups in group order, and their segments.
+    let mut offsets = Vec::with_capacity(ngroups);
+    let mut segments = Vec::new();
+    let mut total = 0u32;
+    for (g, &size) in sizes.iter().enumerate() {
+        offsets.push(total);
+        let mut start = total;
+        total += size;
+        while start < total {
+            let end = total.min(start + SEGMENT);
+            segments.push(Segment {
+                start,
+                end,
+                group: g as u32,
+                pad: 0,
+            });
+            start = end;
+        }
+    }
+    if segments.is_empty() {
+        return Ok(Vec::new());
+    }
+    let params = uniform(
+        gpu,
+        "params",
+        &Params {
+            n,
+            segments: segments.len() as u32,
+            pad: [0; 2],
+        },
+    );
+    let offsets_buf = upload(gpu, "offsets", &offsets);
+    let values_buf = upload(gpu, "values", values);
+    let sorted = zeroed(gpu, "sorted", total as u64 * 4);
+    let segments_buf = upload(gpu, "segments", &segments);
+    let partials = zeroed(
+        gpu,
+        "partials",
+        (segments.len() * size_of::<Partial>()) as u64,
+    );
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    {
+        let group = bind(
+            &p.scatter,
+            &[
+                (0, &params),
+                (1, &codes_buf),
+                (3, &ranks),
+                (4, &offsets_buf),
+                (5, &values_buf),
+                (6, &sorted),
+            ],
+        );
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&p.scatter);
+        pass.set_bind_group(0, &group, &[]);
+        pass.dispatch_workgroups(wide(n), 1, 1);
+    }
+    {
+        let group = bind(
+            &p.reduce,
+            &[
+                (0, &params),
+                (6, &sorted),
+                (7, &segments_buf),
+                (8, &partials),
+            ],
+        );
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&p.reduce);
+        pass.set_bind_group(0, &group, &[]);
+        let workgroups = (segments.len() as u32).clamp(1, gpu.info.max_workgroups_per_dimension);
+        pass.dispatch_workgroups(workgroups, 1, 1);
+    }
+    gpu.queue.submit([encoder.finish()]);
+    let partials: Vec<Partial> = read(gpu, &partials, segments.len())?;
+    Ok(segments
+        .iter()
+        .zip(partials)
+        .map(|(s, p)| (s.group as usize, group_stats(&p)))
+        .collect())
+}
+
+/// The f32 whose total-order key (as the shader's `total_key`) is `key`.
+fn from_key(key: u32) -> f32 {
+    if key & 0x8000_0000 != 0 {
+        f32::from_bits(key & 0x7fff_ffff)
+    } else {
+        f32::from_bits(!key)
+    }
+}
+
+fn group_stats(p: &Partial) -> GroupStats {
+    GroupStats {
+        count: p.count as u64,
+        sum: p.sum as f64,
+        min: from_key(p.min_key) as f64,
+        max: from_key(p.max_key) as f64,
+        shift: p.mean as f64,
+        s1: p.s1 as f64,
+        s2: p.s2 as f64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dense::kernel::{Needs, Stats};
+    use crate::gpu::device::gpu;
+
+    /// The GPU, or `None` after printing why the test skips; with `CI=true` a missing
+    /// adapter fails instead (CI installs lavapipe).
+    fn gpu_or_skip() -> Option<&'static Gpu> {
+        match gpu() {
+            Ok(g) => Some(g),
+            Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("CI=true but no GPU adapter: {reason}")
+            }
+            Err(reason) => {
+                eprintln!("skipping: no GPU adapter: {reason}");
+                None
+            }
+        }
+    }
+
+    /// A seeded generator (SplitMix64).
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    /// Values around 280 (like temperatures in kelvin) with NaN, ±inf-free, and codes with
+    /// SKIP (NULL or filtered) and some groups left empty or all-NaN.
+    fn input(n: usize, ngroups: usize, seed: u64) -> (Vec<f32>, Vec<u32>) {
+        let mut rng = Rng(seed);
+        let mut values = Vec::with_capacity(n);
+        let mut codes = Vec::with_capacity(n);
+        for _ in 0..n {
+            let g = rng.below(ngroups as u64) as u32;
+            let v = if g % 7 == 3 || rng.below(50) == 0 {
+                f32::NAN
+            } else if rng.below(100) == 0 {
+                // x86's 0/0: the sign bit set.
+                -f32::NAN
+            } else {
+                280.0 + (rng.below(20_000) as f32 - 10_000.0) / 100.0
+            };
+            // Group 0 gets no values (all skipped); 1 in 10 values is NULL.
+            let code = if g == 0 || rng.below(10) == 0 {
+                SKIP
+            } else {
+                g
+            };
+            values.push(v);
+            codes.push(code);
+        }
+        (values, codes)
+    }
+
+    /// The CPU twin: the dense kernel's per-value update.
+    fn cpu(values: &[f32], codes: &[u32], ngroups: usize) -> Stats {
+        let mut s = Stats::new(Needs::REDUCTIONS, ngroups);
+        for (v, c) in values.iter().zip(codes) {
+            if *c != SKIP {
+                s.push(Needs::REDUCTIONS, *c as usize, *v as f64);
+            }
+        }
+        s
+    }
+
+    fn on_gpu(g: &'static Gpu, values: &[f32], codes: &[u32], ngroups: usize) -> Stats {
+        let mut s = Stats::new(Needs::REDUCTIONS, ngroups);
+        for (group, part) in reduce(g, values, codes, ngroups).unwrap() {
+            s.add(group, &part);
+        }
+        s
+    }
+
+    fn close(got: f64, want: f64, scale: f64) -> bool {
+        (got.is_nan() && want.is_nan()) || got == want || (got - want).abs() <= 1e-5 * scale
+    }
+
+    /// GPU vs CPU per group: count, min and max exactly; sum within 1e-5 Σ|x|; mean and
+    /// variance within 1e-5 relative.
+    fn check(g: &'static Gpu, values: &[f32], codes: &[u32], ngroups: usize) {
+        let want = cpu(values, codes, ngroups);
+        let got = on_gpu(g, values, codes, ngroups);
+        let mut abs_sum = vec![0.0f64; ngroups];
+        for (v, c) in values.iter().zip(codes) {
+            if *c != SKIP {
+                abs_sum[*c as usize] += (*v as f64).abs();
+            }
+        }
+        for (k, abs_sum) in abs_sum.iter().enumerate() {
+            let at = format!("group {k} of {ngroups}, n = {}", values.len());
+            assert_eq!(got.count[k], want.count[k], "count, {at}");
+            if want.count[k] == 0 {
+                continue;
+            }
+            assert!(
+                close(got.sum[k], want.sum[k], *abs_sum),
+                "sum {} vs {}, {at}",
+                got.sum[k],
+                want.sum[k]
+            );
+            let same = |a: f64, b: f64| (a.is_nan() && b.is_nan()) || a == b;
+            assert!(
+                same(got.min[k], want.min[k]),
+                "min {} vs {}, {at}",
+                got.min[k],
+                want.min[k]
+            );
+            assert!(
+                same(got.max[k], want.max[k]),
+                "max {} vs {}, {at}",
+                got.max[k],
+                want.max[k]
+            );
+            let (gm, gv) = got.moments(k);
+            let (wm, wv) = want.moments(k);
+            assert!(close(gm, wm, wm.abs()), "mean {gm} vs {wm}, {at}");
+            assert!(close(gv, wv, wv.abs()), "M2 {gv} vs {wv}, {at}");
+        }
+    }
+
+    #[test]
+    fn matches_the_cpu_kernel_across_sizes() {
+        let Some(g) = gpu_or_skip() else { return };
+        eprintln!("adapter: {} ({})", g.info.name, g.info.backend);
+        for (n, ngroups) in [
+            (0, 1),
+            (1, 2),
+            (255, 3),
+            (256, 5),
+            (257, 9),
+            (4097, 2),
+            (100_003, 12),
+            (100_003, 50_000),
+        ] {
+            let (values, codes) = input(n, ngroups, n as u64 * 31 + ngroups as u64);
+            check(g, &values, &codes, ngroups);
+        }
+    }
+
+    #[test]
+    fn one_group_of_a_million_values_is_stable() {
+        let Some(g) = gpu_or_skip() else { return };
+        // Far from zero with a small spread: naive f32 sums of squares would lose it all.
+        let n = 1 << 20;
+        let values: Vec<f32> = (0..n).map(|i| 10_000.0 + (i % 17) as f32 * 0.25).collect();
+        check(g, &values, &vec![0; n], 1);
+    }
+
+    #[test]
+    fn nan_infinity_and_all_skipped_groups() {
+        let Some(g) = gpu_or_skip() else { return };
+        let nan = f32::NAN;
+        let inf = f32::INFINITY;
+        // Groups: 0 all NaN, 1 NaN among numbers, 2 all skipped, 3 with -inf and +inf,
+        // 4 one value, 5 a negative NaN first.
+        let values = [
+            nan, nan, 1.0, nan, -2.0, 5.0, 9.0, -inf, 3.0, inf, 7.5, -nan, 4.0, -1.0,
+        ];
+        let codes = [0, 0, 1, 1, 1, 2, 2, 3, 3, 3, 4, 5, 5, 5];
+        let codes: Vec<u32> = codes
+            .iter()
+            .map(|c| if *c == 2 { SKIP } else { *c })
+            .collect();
+        check(g, &values, &codes, 6);
+        let got = on_gpu(g, &values, &codes, 6);
+        assert!(got.min[0].is_nan() && got.max[0].is_nan());
+        assert_eq!((got.min[1], got.sum[1].is_nan()), (-2.0, true));
+        assert!(got.max[1].is_nan());
+        assert_eq!(got.count[2], 0);
+        assert_eq!((got.min[3], got.max[3]), (f64::NEG_INFINITY, f64::INFINITY));
+        assert_eq!((got.sum[4], got.moments(4)), (7.5, (7.5, 0.0)));
+        // NaN of either sign is the minimum only of a group with nothing else; -NaN is the
+        // smallest in the total order, so max ignores it.
+        assert_eq!((got.min[5], got.max[5]), (-1.0, 4.0));
+        let want = cpu(&values, &codes, 6);
+        assert_eq!((want.min[5], want.max[5]), (-1.0, 4.0));
+    }
+
+    #[test]
+    fn bad_codes_are_errors() {
+        let Some(g) = gpu_or_skip() else { return };
+        let err = reduce(g, &[1.0, 2.0], &[0, 5], 2).unwrap_err().to_string();
+        assert!(err.contains("code 5 outside 2 groups"), "{err}");
+        let err = reduce(g, &[1.0], &[0, 0], 1).unwrap_err().to_string();
+        assert!(err.contains("1 values but 2 codes"), "{err}");
+    }
+}

@@ -1,0 +1,154 @@
+// Dense grouped reduction (see grouped_reduce.rs): values with a group code each are
+// counted into groups (histogram, giving each value its rank in its group), scattered into
+// group order, and every segment of a group (at most SEGMENT values) is reduced by one
+// workgroup: count, sum, min, max, and the sums of deviations from the segment's mean.
+
+const WORKGROUP: u32 = 256u;
+// A value no group takes (filtered out or NULL).
+const SKIP: u32 = 0xffffffffu;
+
+struct Params {
+    n: u32,
+    segments: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+struct Segment {
+    start: u32,
+    end: u32,
+    group: u32,
+    _pad: u32,
+}
+
+struct Partial {
+    count: u32,
+    sum: f32,
+    min_key: u32,
+    max_key: u32,
+    mean: f32,
+    s1: f32,
+    s2: f32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> codes: array<u32>;
+@group(0) @binding(2) var<storage, read_write> counts: array<atomic<u32>>;
+@group(0) @binding(3) var<storage, read_write> ranks: array<u32>;
+@group(0) @binding(4) var<storage, read> offsets: array<u32>;
+@group(0) @binding(5) var<storage, read> values: array<f32>;
+@group(0) @binding(6) var<storage, read_write> sorted: array<f32>;
+@group(0) @binding(7) var<storage, read> segments: array<Segment>;
+@group(0) @binding(8) var<storage, read_write> partials: array<Partial>;
+
+// Each value's rank in its group; counts[g] ends as the group's size.
+@compute @workgroup_size(256)
+fn histogram(@builtin(global_invocation_id) gid: vec3<u32>,
+             @builtin(num_workgroups) groups: vec3<u32>) {
+    let stride = groups.x * WORKGROUP;
+    for (var i = gid.x; i < params.n; i += stride) {
+        let c = codes[i];
+        if c != SKIP {
+            ranks[i] = atomicAdd(&counts[c], 1u);
+        }
+    }
+}
+
+// Values into group order: group g occupies offsets[g] .. offsets[g] + counts[g].
+@compute @workgroup_size(256)
+fn scatter(@builtin(global_invocation_id) gid: vec3<u32>,
+           @builtin(num_workgroups) groups: vec3<u32>) {
+    let stride = groups.x * WORKGROUP;
+    for (var i = gid.x; i < params.n; i += stride) {
+        let c = codes[i];
+        if c != SKIP {
+            sorted[offsets[c] + ranks[i]] = values[i];
+        }
+    }
+}
+
+// An order-preserving u32 key of an f32: unsigned order of keys is the IEEE total order
+// (-NaN < -inf < ... < -0 < +0 < ... < +inf < +NaN), as Rust's f32::total_cmp.
+fn total_key(x: f32) -> u32 {
+    let b = bitcast<u32>(x);
+    if (b & 0x80000000u) != 0u {
+        return ~b;
+    }
+    return b | 0x80000000u;
+}
+
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+var<workgroup> w_count: array<u32, 256>;
+var<workgroup> w_sum: array<f32, 256>;
+var<workgroup> w_min: array<u32, 256>;
+var<workgroup> w_max: array<u32, 256>;
+var<workgroup> w_s2: array<f32, 256>;
+
+// One workgroup per segment (looping when there are more segments than workgroups).
+@compute @workgroup_size(256)
+fn reduce(@builtin(local_invocation_index) lid: u32,
+          @builtin(workgroup_id) wid: vec3<u32>,
+          @builtin(num_workgroups) groups: vec3<u32>) {
+    for (var s = wid.x; s < params.segments; s += groups.x) {
+        let seg = segments[s];
+        // Pass 1: count, sum, min (NaN only when nothing else), max (total order).
+        var count = 0u;
+        var sum = 0.0;
+        var lo = 0xffffffffu;
+        var hi = 0u;
+        for (var i = seg.start + lid; i < seg.end; i += WORKGROUP) {
+            let x = sorted[i];
+            count += 1u;
+            sum += x;
+            let k = total_key(x);
+            hi = max(hi, k);
+            if !is_nan(x) {
+                lo = min(lo, k);
+            }
+        }
+        w_count[lid] = count;
+        w_sum[lid] = sum;
+        w_min[lid] = lo;
+        w_max[lid] = hi;
+        workgroupBarrier();
+        for (var step = WORKGROUP / 2u; step > 0u; step >>= 1u) {
+            if lid < step {
+                w_count[lid] += w_count[lid + step];
+                w_sum[lid] += w_sum[lid + step];
+                w_min[lid] = min(w_min[lid], w_min[lid + step]);
+                w_max[lid] = max(w_max[lid], w_max[lid + step]);
+            }
+            workgroupBarrier();
+        }
+        let n = w_count[0];
+        let total = w_sum[0];
+        let mean = total / f32(n);
+        workgroupBarrier();
+        // Pass 2: deviations from the segment mean (stable variance).
+        var s1 = 0.0;
+        var s2 = 0.0;
+        for (var i = seg.start + lid; i < seg.end; i += WORKGROUP) {
+            let d = sorted[i] - mean;
+            s1 += d;
+            s2 += d * d;
+        }
+        w_sum[lid] = s1;
+        w_s2[lid] = s2;
+        workgroupBarrier();
+        for (var step = WORKGROUP / 2u; step > 0u; step >>= 1u) {
+            if lid < step {
+                w_sum[lid] += w_sum[lid + step];
+                w_s2[lid] += w_s2[lid + step];
+            }
+            workgroupBarrier();
+        }
+        if lid == 0u {
+            partials[s] = Partial(n, total, w_min[0], w_max[0], mean, w_sum[0], w_s2[0], 0u);
+        }
+        workgroupBarrier();
+    }
+}

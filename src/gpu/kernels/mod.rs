@@ -1,0 +1,3 @@
+//! The WGSL kernels, one `<k>.rs` (host side, tolerance, CPU twin) + `<k>.wgsl` per kernel.
+
+pub(crate) mod grouped_reduce;

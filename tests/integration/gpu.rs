@@ -1,0 +1,214 @@
+//! The GPU placement of dense aggregations (`quiver.gpu`): `EXPLAIN` shows the device,
+//! `'on'` gives the CPU's rows (within the kernel's documented tolerance) on the fixture
+//! cubes and the course climate queries, and without an adapter `'auto'` runs on the CPU
+//! while `'on'` is a clear error. Tests that need an adapter print why they skip where there
+//! is none, and fail instead with `CI=true` (CI installs lavapipe).
+
+use std::process::Command;
+
+use crate::dense::{Cell, FILTERS, KEYS, climate_queries, course_tas, cube, query, run_with};
+
+/// Whether a GPU adapter exists; prints the reason for skipping when not (a failure with
+/// `CI=true`).
+fn adapter() -> bool {
+    let report = quiver::shell::gpu_report();
+    match report {
+        Ok(_) => true,
+        Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but {reason}")
+        }
+        Err(reason) => {
+            eprintln!("skipping: {reason}");
+            false
+        }
+    }
+}
+
+/// The kernel's tolerance for f32 accumulation against the CPU's f64: relative 1e-5 (the
+/// fixture values are all of one sign, so Σ|x| is |Σx|).
+fn close(a: &Cell, b: &Cell) -> bool {
+    match (a, b) {
+        (Cell::Number(x), Cell::Number(y)) => {
+            (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= 1e-5 * x.abs().max(y.abs())
+        }
+        _ => a == b,
+    }
+}
+
+/// The `EXPLAIN ANALYZE` text of `sql` with `quiver.gpu = 'on'`.
+async fn analyze_on_gpu(sql: &str) -> String {
+    let engine = quiver::Engine::builder()
+        .option("quiver.gpu", "on")
+        .build()
+        .unwrap();
+    let batches = engine
+        .sql(&format!("EXPLAIN ANALYZE {sql}"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    quiver::datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string()
+}
+
+/// Runs `sql` on the CPU and with `quiver.gpu = 'on'`: the GPU plan says `device=gpu`,
+/// reduces every block on the GPU (no CPU fallback) and gives the CPU's rows.
+async fn gpu_agrees(sql: &str, partitions: usize) {
+    let analyzed = analyze_on_gpu(sql).await;
+    assert!(analyzed.contains("gpu_fallbacks=0"), "{sql}\n{analyzed}");
+    let (want, plan) = run_with(sql, &[], partitions).await;
+    assert!(plan.contains("device=cpu"), "{sql}\n{plan}");
+    let (got, plan) = run_with(sql, &[("quiver.gpu", "on")], partitions).await;
+    assert!(plan.contains("device=gpu"), "{sql}\n{plan}");
+    assert_eq!(got.len(), want.len(), "row count: {sql}");
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            g.len() == w.len() && g.iter().zip(w).all(|(a, b)| close(a, b)),
+            "{sql}\n got {g:?}\nwant {w:?}"
+        );
+    }
+}
+
+// f32 inputs only (tas; qc has NaN and fill values): f64 inputs such as `pr` or
+// `tas - 273.15` keep the aggregation on the CPU. Both sides are dense kernels, so min/max
+// with NaN follow the same total order.
+const GPU_AGGREGATES: &str = "count(*) AS n, count(tas) AS nt, sum(tas) AS s, avg(tas) AS a, \
+     min(tas) AS lo, max(tas) AS hi, var(tas) AS v, var_pop(tas) AS vp, stddev(tas) AS sd, \
+     stddev_pop(qc) AS sdq, avg(qc) AS aq, sum(qc) AS sq, count(qc) AS nq, min(qc) AS lq, \
+     max(qc) AS hq";
+
+#[tokio::test]
+async fn gpu_equals_cpu_for_keys_times_filters() {
+    if !adapter() {
+        return;
+    }
+    for keys in KEYS {
+        for filter in FILTERS {
+            gpu_agrees(&query(keys, filter, GPU_AGGREGATES), 2).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn course_climate_queries_agree_on_gpu() {
+    if !adapter() {
+        return;
+    }
+    let Some(from) = course_tas() else { return };
+    for sql in climate_queries(&from) {
+        gpu_agrees(&sql, 2).await;
+    }
+}
+
+#[tokio::test]
+async fn what_the_gpu_cannot_compute_stays_on_the_cpu() {
+    if !adapter() {
+        return;
+    }
+    let from = cube();
+    for sql in [
+        // first/last need scan positions; tas - 273.15 and pr are f64.
+        format!("SELECT lat, first_value(tas) FROM {from} GROUP BY lat"),
+        format!("SELECT lat, sum(tas - 273.15) FROM {from} GROUP BY lat"),
+        format!("SELECT lat, avg(tas), avg(pr) FROM {from} GROUP BY lat"),
+    ] {
+        let (_, plan) = run_with(&sql, &[("quiver.gpu", "on")], 1).await;
+        assert!(plan.contains("device=cpu"), "{sql}\n{plan}");
+    }
+}
+
+#[tokio::test]
+async fn auto_uses_only_hardware_above_the_threshold() {
+    let sql = query(&["lat"], "", "avg(tas) AS a");
+    let (_, plan) = run_with(&sql, &[("quiver.gpu", "auto")], 1).await;
+    // The cube holds far fewer values than the default threshold.
+    assert!(plan.contains("device=cpu"), "{plan}");
+    let options = [("quiver.gpu", "auto"), ("quiver.gpu_min_values", "0")];
+    let (_, plan) = run_with(&sql, &options, 1).await;
+    let hardware = quiver::gpu::info().is_ok_and(|i| i.hardware);
+    let want = if hardware { "device=gpu" } else { "device=cpu" };
+    assert!(plan.contains(want), "{plan}");
+}
+
+/// Runs the `quiver` binary with `WGPU_BACKEND` naming a backend that Linux lacks, so no
+/// adapter exists whatever the machine has.
+#[cfg(target_os = "linux")]
+fn quiver_without_adapter(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(args)
+        .env("WGPU_BACKEND", "dx12")
+        .output()
+        .expect("quiver runs")
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn without_an_adapter_auto_runs_on_cpu_and_on_is_an_error() {
+    let sql = query(&["lat"], "", "avg(tas) AS a");
+    let auto = quiver_without_adapter(&[
+        "-c",
+        &format!("SET quiver.gpu = 'auto'; SET quiver.gpu_min_values = 0; {sql}"),
+    ]);
+    assert!(auto.status.success(), "{auto:?}");
+    let off = quiver_without_adapter(&["-c", &sql]);
+    assert_eq!(auto.stdout, off.stdout);
+    assert!(String::from_utf8_lossy(&off.stdout).lines().count() > 2);
+
+    let on = quiver_without_adapter(&["-c", &format!("SET quiver.gpu = 'on'; {sql}")]);
+    let stderr = String::from_utf8_lossy(&on.stderr);
+    assert_eq!(on.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("quiver.gpu = 'on' but no GPU adapter: "),
+        "{stderr}"
+    );
+
+    let info = quiver_without_adapter(&["--gpu-info"]);
+    let stderr = String::from_utf8_lossy(&info.stderr);
+    assert_eq!(info.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("Error: no GPU adapter found: "),
+        "{stderr}"
+    );
+    let dot = quiver_without_adapter(&["-c", ".gpu"]);
+    assert!(dot.status.success());
+    assert!(String::from_utf8_lossy(&dot.stdout).starts_with("no GPU adapter found: "));
+}
+
+#[test]
+fn gpu_info_describes_the_adapter() {
+    if !adapter() {
+        return;
+    }
+    for args in [&["--gpu-info"][..], &["-c", ".gpu"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_quiver"))
+            .args(args)
+            .output()
+            .expect("quiver runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        for field in [
+            "adapter: ",
+            "backend: ",
+            "f64 in shaders: ",
+            "max storage binding: ",
+        ] {
+            assert!(text.contains(field), "{args:?}: {text}");
+        }
+    }
+}
+
+#[test]
+fn bad_gpu_setting_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["-c", "SET quiver.gpu = 'sometimes'"])
+        .output()
+        .expect("quiver runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("quiver.gpu must be 'off', 'on' or 'auto', not 'sometimes'"),
+        "{stderr}"
+    );
+}
