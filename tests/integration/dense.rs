@@ -272,18 +272,9 @@ async fn distinct_dimension_values_are_dense() {
 
 #[tokio::test]
 async fn course_climate_queries_agree() {
-    let dir = std::env::var_os("QUIVER_COURSE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/course"));
-    if !dir.join("tas1840.nc").is_file() {
-        assert_ne!(
-            std::env::var("QUIVER_REQUIRE_COURSE_DATA").as_deref(),
-            Ok("1"),
-            "course data missing"
-        );
-        eprintln!("skipping: course data not found at {}", dir.display());
+    let Some(dir) = crate::netcdf::course_data() else {
         return;
-    }
+    };
     let from = format!("'{}/tas*.nc'", dir.display());
     for sql in [
         format!("SELECT lat, lon, avg(tas) AS m FROM {from} GROUP BY lat, lon ORDER BY lat, lon"),

@@ -5,6 +5,7 @@
 // allow-unwrap-in-tests covers only the test functions themselves).
 #![allow(clippy::unwrap_used)]
 
+mod clients;
 mod copy;
 mod data_root;
 mod dense;
@@ -14,6 +15,7 @@ mod hdf5;
 mod mutation;
 mod netcdf;
 mod netcdf_fixtures;
+mod odbc;
 mod server;
 mod shell;
 mod tls;

@@ -9,7 +9,7 @@ use quiver::datafusion::arrow::compute::cast;
 use quiver::datafusion::arrow::datatypes::DataType;
 
 /// The course data folder, or `None` (with the reason printed) when it is absent.
-fn course_data() -> Option<PathBuf> {
+pub(crate) fn course_data() -> Option<PathBuf> {
     let dir = std::env::var_os("QUIVER_COURSE_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/course"));

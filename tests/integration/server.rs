@@ -13,10 +13,10 @@ use quiver::server::{Credentials, Server, ServerOptions};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-const USER: &str = "analyst";
-const PASSWORD: &str = "s3cret-pass";
+pub(crate) const USER: &str = "analyst";
+pub(crate) const PASSWORD: &str = "s3cret-pass";
 
-fn data(name: &str) -> String {
+pub(crate) fn data(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(name)
@@ -25,7 +25,7 @@ fn data(name: &str) -> String {
 }
 
 /// Starts a server on a free loopback port with a `people` table; it is ready on return.
-async fn start(options: ServerOptions) -> Server {
+pub(crate) async fn start(options: ServerOptions) -> Server {
     let engine = Engine::builder().target_partitions(2).build().unwrap();
     let sql = format!(
         "CREATE TABLE people AS SELECT * FROM read_csv('{}')",
@@ -39,7 +39,7 @@ async fn start(options: ServerOptions) -> Server {
     Server::start(engine, options).await.unwrap()
 }
 
-async fn connect_as(
+pub(crate) async fn connect_as(
     server: &Server,
     user: &str,
     password: &str,
@@ -56,12 +56,12 @@ async fn connect_as(
     Ok(client)
 }
 
-async fn connect(server: &Server) -> Client {
+pub(crate) async fn connect(server: &Server) -> Client {
     connect_as(server, USER, PASSWORD).await.unwrap()
 }
 
 /// The text of the first column of each row of a simple query.
-async fn simple(client: &Client, sql: &str) -> Vec<Option<String>> {
+pub(crate) async fn simple(client: &Client, sql: &str) -> Vec<Option<String>> {
     client
         .simple_query(sql)
         .await
@@ -74,7 +74,7 @@ async fn simple(client: &Client, sql: &str) -> Vec<Option<String>> {
         .collect()
 }
 
-fn code(error: &tokio_postgres::Error) -> Option<&SqlState> {
+pub(crate) fn code(error: &tokio_postgres::Error) -> Option<&SqlState> {
     error.code()
 }
 
@@ -414,14 +414,7 @@ async fn cancel_request_stops_the_statement() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_client() {
-    let version = tokio::process::Command::new("psql")
-        .arg("--version")
-        .output()
-        .await;
-    if !version.is_ok_and(|o| o.status.success()) {
-        eprintln!(
-            "skipping psql_client: psql is not installed (apt-get install postgresql-client)"
-        );
+    if !crate::clients::installed("psql", "postgresql-client") {
         return;
     }
     let options = ServerOptions {
