@@ -17,5 +17,6 @@ mod netcdf;
 mod netcdf_fixtures;
 mod odbc;
 mod server;
+mod server_lifecycle;
 mod shell;
 mod tls;

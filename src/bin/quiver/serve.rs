@@ -42,6 +42,13 @@ pub struct ServeArgs {
     /// Close clients idle this long: 30min (0 = never; Flight SQL sessions: 1h).
     #[arg(long, value_name = "DURATION")]
     idle_timeout: Option<String>,
+    /// Close clients that have not logged in within this long (default 30s).
+    #[arg(long, value_name = "DURATION")]
+    auth_timeout: Option<String>,
+    /// On SIGTERM or Ctrl-C, how long running statements may go on before they are
+    /// interrupted (default 10s; 0 = interrupt at once).
+    #[arg(long, value_name = "DURATION")]
+    shutdown_grace: Option<String>,
     /// Serve both protocols over TLS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -86,6 +93,8 @@ impl Settings {
         }
         let statement_timeout = args.statement_timeout.or(config.statement_timeout);
         let idle_timeout = args.idle_timeout.or(config.idle_timeout);
+        let auth_timeout = args.auth_timeout.or(config.auth_timeout);
+        let shutdown_grace = args.shutdown_grace.or(config.shutdown_grace);
         let tls = match (
             args.tls_cert.or(config.tls_cert),
             args.tls_key.or(config.tls_key),
@@ -115,6 +124,17 @@ impl Settings {
                     .unwrap_or(defaults.max_connections),
                 statement_timeout: parse_duration("statement timeout", statement_timeout)?,
                 idle_timeout: parse_duration("idle timeout", idle_timeout)?,
+                auth_timeout: match auth_timeout {
+                    Some(text) => parse_duration("auth timeout", Some(text.clone()))?
+                        .with_context(|| {
+                            format!("invalid auth timeout {text:?}: must be above 0")
+                        })?,
+                    None => defaults.auth_timeout,
+                },
+                shutdown_grace: match shutdown_grace {
+                    Some(text) => parse_duration("shutdown grace", Some(text))?.unwrap_or_default(),
+                    None => defaults.shutdown_grace,
+                },
                 tls,
             },
         })
