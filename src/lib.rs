@@ -24,6 +24,7 @@ mod dense;
 mod engine;
 pub mod error;
 pub mod executor;
+mod query_memory;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod shell;

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime};
-use quiver::Engine;
 use quiver::server::{Credentials, Server, ServerOptions};
+use quiver::{Engine, EngineBuilder};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
@@ -28,7 +28,12 @@ pub(crate) fn data(name: &str) -> String {
 
 /// Starts a server on a free loopback port with a `people` table; it is ready on return.
 pub(crate) async fn start(options: ServerOptions) -> Server {
-    let engine = Engine::builder().target_partitions(2).build().unwrap();
+    start_engine(Engine::builder().target_partitions(2), options).await
+}
+
+/// [`start`] with an engine of `builder`.
+pub(crate) async fn start_engine(builder: EngineBuilder, options: ServerOptions) -> Server {
+    let engine = builder.build().unwrap();
     let sql = format!(
         "CREATE TABLE people AS SELECT * FROM read_csv('{}')",
         data("people.csv")
@@ -661,4 +666,47 @@ async fn quiver_serve_config_file() {
     let refused = connect_to(addr, "reader", PASSWORD).await;
     assert!(refused.is_err());
     child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_memory_limit_fails_only_that_query() {
+    // One partition: with two, about one in thirty of these queries never finishes after
+    // the allocation error (the DataFusion aggregate/repartition hang recorded on issue 5,
+    // which `memory_limit_is_enforced` avoids the same way); the timeout below catches it.
+    let builder = Engine::builder()
+        .target_partitions(1)
+        .query_memory_limit(256 * 1024);
+    let server = start_engine(builder, ServerOptions::default()).await;
+    let client = connect(&server).await;
+    let other = connect(&server).await;
+    // a group-by over 300,000 groups needs far more than 256 KB
+    let heavy = "SELECT n % 300000 AS k, count(*) FROM generate_series(1, 600000) AS t(n) \
+                 GROUP BY k ORDER BY k DESC LIMIT 1";
+    for _ in 0..3 {
+        let error = tokio::time::timeout(Duration::from_secs(60), client.simple_query(heavy))
+            .await
+            .expect("a query over its memory limit fails instead of hanging")
+            .unwrap_err();
+        assert_eq!(code(&error), Some(&SqlState::OUT_OF_MEMORY), "{error:?}");
+        let message = error.as_db_error().unwrap().message();
+        assert!(
+            message.contains("query memory limit of 256.0 KB"),
+            "{message}"
+        );
+    }
+    // small queries, on this connection and on another, still work
+    assert_eq!(
+        simple(&client, "SELECT count(*) FROM people").await.len(),
+        1
+    );
+    assert_eq!(
+        simple(
+            &other,
+            "SELECT n % 3 AS k, count(*) FROM generate_series(1, 600) AS t(n) GROUP BY k"
+        )
+        .await
+        .len(),
+        3
+    );
+    server.shutdown().await;
 }
