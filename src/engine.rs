@@ -34,12 +34,14 @@ use crate::datasource::netcdf::{
     NetCdfInfoFunc, NetCdfTableFactory, NetCdfUrlTableFactory, ReadNetCdfFunc,
 };
 use crate::datasource::text::text_table_functions;
+use crate::query_memory::QueryMemoryPool;
 
 /// Builds an [`Engine`]; every setting has a sensible default.
 #[derive(Debug, Default, Clone)]
 pub struct EngineBuilder {
     target_partitions: Option<usize>,
     memory_limit: Option<usize>,
+    query_memory_limit: Option<usize>,
     batch_size: Option<usize>,
     options: Vec<(String, String)>,
     file_access: Option<FileAccess>,
@@ -56,6 +58,14 @@ impl EngineBuilder {
     /// beyond it they spill or fail with an out-of-memory error.
     pub fn memory_limit(mut self, bytes: usize) -> Self {
         self.memory_limit = Some(bytes);
+        self
+    }
+
+    /// The most memory, in bytes, that one query may hold (within the engine's
+    /// [`memory_limit`](Self::memory_limit)); a query that needs more fails with a
+    /// "Resources exhausted" error naming this limit, and other queries go on.
+    pub fn query_memory_limit(mut self, bytes: usize) -> Self {
+        self.query_memory_limit = Some(bytes);
         self
     }
 
@@ -165,7 +175,11 @@ impl EngineBuilder {
         }
         quiver_udfs::fill::register(&mut state)?;
         let ctx = enable_url_tables(SessionContext::new_with_state(state), access.as_ref());
-        Ok(Engine { ctx, access })
+        Ok(Engine {
+            ctx,
+            access,
+            query_memory_limit: self.query_memory_limit,
+        })
     }
 }
 
@@ -184,6 +198,8 @@ pub struct Engine {
     ctx: SessionContext,
     /// Where statements may read and write files; `None`: anywhere.
     access: Option<Arc<FileAccess>>,
+    /// The most memory one query may hold, if bounded.
+    query_memory_limit: Option<usize>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -237,6 +253,7 @@ impl Engine {
         Engine {
             ctx: SessionContext::new_with_state(state),
             access: self.access.clone(),
+            query_memory_limit: self.query_memory_limit,
         }
     }
 
@@ -298,9 +315,30 @@ impl Engine {
                 }
                 execute_copy_atomically(&self.ctx, copy).await
             }
-            plan => self.ctx.execute_logical_plan(plan).await,
+            plan => {
+                let frame = self.ctx.execute_logical_plan(plan).await?;
+                match self.query_memory_limit {
+                    Some(limit) => with_query_memory_limit(frame, limit),
+                    None => Ok(frame),
+                }
+            }
         }
     }
+}
+
+/// The query `frame` with a memory pool of its own that holds at most `limit` bytes, within
+/// the engine's pool.
+fn with_query_memory_limit(frame: DataFrame, limit: usize) -> Result<DataFrame> {
+    let (state, plan) = frame.into_parts();
+    let shared = state.runtime_env();
+    let pool = QueryMemoryPool::new(Arc::clone(&shared.memory_pool), limit);
+    let runtime = RuntimeEnvBuilder::from_runtime_env(shared)
+        .with_memory_pool(Arc::new(pool))
+        .build_arc()?;
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_runtime_env(runtime)
+        .build();
+    Ok(DataFrame::new(state, plan))
 }
 
 /// Runs the value queries of dynamic PIVOTs while a statement is planned: a fresh session

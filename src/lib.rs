@@ -26,6 +26,7 @@ pub mod error;
 pub mod executor;
 #[cfg(feature = "gpu")]
 pub mod gpu;
+mod query_memory;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod shell;

@@ -95,7 +95,7 @@ async fn run_async(cli: Cli) -> Result<()> {
     #[cfg(feature = "server")]
     if let Some(Command::Serve(args)) = cli.command {
         let settings = serve::Settings::resolve(args)?;
-        let engine = builder.file_access(settings.file_access()?).build()?;
+        let engine = settings.engine(builder)?;
         return serve::run(engine, settings).await;
     }
     let engine = builder.build()?;

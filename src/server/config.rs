@@ -13,6 +13,9 @@
 //! max_connections = 32
 //! statement_timeout = "30s"
 //! idle_timeout = "30min"
+//! auth_timeout = "30s"
+//! shutdown_grace = "10s"
+//! query_memory_limit = "2GB"
 //! tls_cert = "cert.pem"
 //! tls_key = "key.pem"
 //!
@@ -56,6 +59,12 @@ pub struct ServerConfig {
     pub statement_timeout: Option<String>,
     /// How long a client may stay idle (`30min`).
     pub idle_timeout: Option<String>,
+    /// How long a client may take to log in (`30s`).
+    pub auth_timeout: Option<String>,
+    /// How long running statements may go on at shutdown (`10s`).
+    pub shutdown_grace: Option<String>,
+    /// The most memory one query may hold (`2GB`).
+    pub query_memory_limit: Option<String>,
     /// TLS certificate chain (PEM).
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).

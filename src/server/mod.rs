@@ -71,6 +71,12 @@ pub struct ServerOptions {
     /// sessions unused for this long (without it: PostgreSQL connections stay open, Flight
     /// SQL sessions close after an hour).
     pub idle_timeout: Option<Duration>,
+    /// Close PostgreSQL connections that have not logged in within this long (the TLS
+    /// handshake included), so that silent clients do not hold a connection slot.
+    pub auth_timeout: Duration,
+    /// On shutdown, how long running statements may go on before they are interrupted
+    /// (SQLSTATE 57P01; Flight SQL calls still running are dropped).
+    pub shutdown_grace: Duration,
     /// Serve both protocols over TLS with this certificate; clients without TLS are refused.
     pub tls: Option<TlsIdentity>,
 }
@@ -85,6 +91,8 @@ impl Default for ServerOptions {
             max_connections: 64,
             statement_timeout: None,
             idle_timeout: None,
+            auth_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
             tls: None,
         }
     }
@@ -97,6 +105,8 @@ pub struct Server {
     flight_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    pg_connections: Arc<pgwire::Shutdown>,
+    shutdown_grace: Duration,
 }
 
 impl Server {
@@ -127,12 +137,15 @@ impl Server {
             tasks.push(tokio::spawn(serve));
         }
         let shared = Arc::new(pgwire::Shared::new(engine, &options)?);
+        let pg_connections = shared.shutdown();
         tasks.push(tokio::spawn(pgwire::accept_loop(listener, shared, stopped)));
         Ok(Server {
             pg_addr,
             flight_addr,
             stop,
             tasks,
+            pg_connections,
+            shutdown_grace: options.shutdown_grace,
         })
     }
 
@@ -146,12 +159,20 @@ impl Server {
         self.flight_addr
     }
 
-    /// Stops accepting new clients; connected PostgreSQL clients finish their session,
-    /// Flight SQL calls in progress finish.
+    /// Shuts the server down gracefully: stops accepting clients at once, refuses new
+    /// statements, lets running ones go on for the shutdown grace period, interrupts those
+    /// left (PostgreSQL clients get SQLSTATE 57P01; Flight SQL calls are dropped), and
+    /// closes the connections. Returns within the grace period and a few seconds.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        for task in self.tasks {
-            let _ = task.await;
-        }
+        let grace = self.shutdown_grace;
+        let flight = async {
+            for mut task in self.tasks {
+                if tokio::time::timeout(grace, &mut task).await.is_err() {
+                    task.abort();
+                }
+            }
+        };
+        tokio::join!(self.pg_connections.drain(grace), flight);
     }
 }

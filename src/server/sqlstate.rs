@@ -33,6 +33,8 @@ pub const OUT_OF_MEMORY: &str = "53200";
 pub const TOO_MANY_CONNECTIONS: &str = "53300";
 /// `57014`: query canceled (statement timeout or a cancel request).
 pub const QUERY_CANCELED: &str = "57014";
+/// `57P01`: admin shutdown (the server is shutting down).
+pub const ADMIN_SHUTDOWN: &str = "57P01";
 /// `58030`: I/O error.
 pub const IO_ERROR: &str = "58030";
 /// `XX000`: internal error.

@@ -277,21 +277,10 @@ async fn distinct_dimension_values_are_dense() {
     assert!(check(&sql, &[1, 8]).await);
 }
 
-/// The course climate files as a SQL path pattern, or `None` (after printing why) where the
-/// data is absent; with `QUIVER_REQUIRE_COURSE_DATA=1` that fails instead.
+/// The course climate files as a SQL path pattern, or `None` where the data is absent
+/// (see [`crate::netcdf::course_data`]).
 pub(crate) fn course_tas() -> Option<String> {
-    let dir = std::env::var_os("QUIVER_COURSE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/course"));
-    if !dir.join("tas1840.nc").is_file() {
-        assert_ne!(
-            std::env::var("QUIVER_REQUIRE_COURSE_DATA").as_deref(),
-            Ok("1"),
-            "course data missing"
-        );
-        eprintln!("skipping: course data not found at {}", dir.display());
-        return None;
-    }
+    let dir = crate::netcdf::course_data()?;
     Some(format!("'{}/tas*.nc'", dir.display()))
 }
 

@@ -5,6 +5,7 @@
 // allow-unwrap-in-tests covers only the test functions themselves).
 #![allow(clippy::unwrap_used)]
 
+mod clients;
 mod copy;
 mod data_root;
 mod dense;
@@ -17,6 +18,8 @@ mod mutation;
 mod netcdf;
 mod netcdf_fixtures;
 mod netcdf_write;
+mod odbc;
 mod server;
+mod server_lifecycle;
 mod shell;
 mod tls;

@@ -89,13 +89,7 @@ async fn tls_for_postgres_clients() {
     let db = error.as_db_error().unwrap_or_else(|| panic!("{error:?}"));
     assert!(db.message().contains("requires TLS"), "{db:?}");
     // psql verifies the certificate and the host name
-    if tokio::process::Command::new("psql")
-        .arg("--version")
-        .output()
-        .await
-        .is_err()
-    {
-        eprintln!("skipping the psql part: psql is not installed");
+    if !crate::clients::installed("psql", "postgresql-client") {
         server.shutdown().await;
         return;
     }

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use quiver::error::parse_memory_size;
 use quiver::server::{Credentials, Server, ServerConfig, ServerOptions, TlsIdentity};
-use quiver::{Engine, FileAccess};
+use quiver::{Engine, EngineBuilder, FileAccess};
 
 /// Options of `quiver serve`.
 #[derive(Debug, clap::Args)]
@@ -42,6 +43,17 @@ pub struct ServeArgs {
     /// Close clients idle this long: 30min (0 = never; Flight SQL sessions: 1h).
     #[arg(long, value_name = "DURATION")]
     idle_timeout: Option<String>,
+    /// Close clients that have not logged in within this long (default 30s).
+    #[arg(long, value_name = "DURATION")]
+    auth_timeout: Option<String>,
+    /// On SIGTERM or Ctrl-C, how long running statements may go on before they are
+    /// interrupted (default 10s; 0 = interrupt at once).
+    #[arg(long, value_name = "DURATION")]
+    shutdown_grace: Option<String>,
+    /// The most memory one query may hold: 512MB, 2GB (within --memory-limit, which all
+    /// queries share); a query that needs more fails with SQLSTATE 53200.
+    #[arg(long, value_name = "BYTES")]
+    query_memory_limit: Option<String>,
     /// Serve both protocols over TLS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -62,6 +74,7 @@ pub struct Settings {
     init: Vec<PathBuf>,
     data_root: PathBuf,
     output_dir: Option<PathBuf>,
+    query_memory_limit: Option<usize>,
     options: ServerOptions,
 }
 
@@ -86,6 +99,8 @@ impl Settings {
         }
         let statement_timeout = args.statement_timeout.or(config.statement_timeout);
         let idle_timeout = args.idle_timeout.or(config.idle_timeout);
+        let auth_timeout = args.auth_timeout.or(config.auth_timeout);
+        let shutdown_grace = args.shutdown_grace.or(config.shutdown_grace);
         let tls = match (
             args.tls_cert.or(config.tls_cert),
             args.tls_key.or(config.tls_key),
@@ -104,6 +119,11 @@ impl Settings {
                 .or(config.data_root)
                 .unwrap_or_else(|| PathBuf::from(".")),
             output_dir: args.output_dir.or(config.output_dir),
+            query_memory_limit: args
+                .query_memory_limit
+                .or(config.query_memory_limit)
+                .map(|text| parse_memory_size("--query-memory-limit", &text))
+                .transpose()?,
             options: ServerOptions {
                 pg_addr: args.pg.or(config.pg).unwrap_or(defaults.pg_addr),
                 flight_addr: args.flight.or(config.flight),
@@ -115,14 +135,35 @@ impl Settings {
                     .unwrap_or(defaults.max_connections),
                 statement_timeout: parse_duration("statement timeout", statement_timeout)?,
                 idle_timeout: parse_duration("idle timeout", idle_timeout)?,
+                auth_timeout: match auth_timeout {
+                    Some(text) => parse_duration("auth timeout", Some(text.clone()))?
+                        .with_context(|| {
+                            format!("invalid auth timeout {text:?}: must be above 0")
+                        })?,
+                    None => defaults.auth_timeout,
+                },
+                shutdown_grace: match shutdown_grace {
+                    Some(text) => parse_duration("shutdown grace", Some(text))?.unwrap_or_default(),
+                    None => defaults.shutdown_grace,
+                },
                 tls,
             },
         })
     }
 
+    /// The served engine: the per-query memory limit, and file access confined to the data
+    /// root and the output directory.
+    pub fn engine(&self, builder: EngineBuilder) -> Result<Engine> {
+        let mut builder = builder.file_access(self.file_access()?);
+        if let Some(bytes) = self.query_memory_limit {
+            builder = builder.query_memory_limit(bytes);
+        }
+        Ok(builder.build()?)
+    }
+
     /// The file access of the served engine: reads under the data root (relative paths in
     /// SQL resolve against it), writes only under the output directory.
-    pub fn file_access(&self) -> Result<FileAccess> {
+    fn file_access(&self) -> Result<FileAccess> {
         let root = &self.data_root;
         let mut access = FileAccess::confined(root)
             .with_context(|| format!("cannot use data root '{}'", root.display()))?;

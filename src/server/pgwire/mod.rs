@@ -5,9 +5,11 @@
 //! `\d` commands query, its SQL rewrites for PostgreSQL clients, and the `SET`/`SHOW` and
 //! transaction hooks. Statements themselves are run by quiver's engine (see [`query`]).
 
+mod connection;
 mod idle;
 mod json;
 mod query;
+mod shutdown;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -28,8 +30,8 @@ use pgwire::api::auth::{
 };
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::{
-    ClientInfo, ConnectionManager, PgWireServerHandlers, PidSecretKeyGenerator,
-    RandomPidSecretKeyGenerator,
+    ClientInfo, ConnectionManager, PgWireConnectionState, PgWireServerHandlers,
+    PidSecretKeyGenerator, RandomPidSecretKeyGenerator,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
@@ -40,6 +42,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use super::{Credentials, ServerOptions, TlsIdentity, sqlstate};
 use crate::Engine;
 use idle::Activity;
+pub(crate) use shutdown::Shutdown;
 
 /// What all connections share: the engine whose tables they see, the limits, the secrets.
 pub(crate) struct Shared {
@@ -49,6 +52,8 @@ pub(crate) struct Shared {
     max_connections: usize,
     statement_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
+    auth_timeout: Duration,
+    shutdown: Arc<Shutdown>,
     permits: Arc<Semaphore>,
     cancels: Arc<ConnectionManager>,
     pids: Arc<dyn PidSecretKeyGenerator>,
@@ -87,6 +92,8 @@ impl Shared {
             max_connections: options.max_connections,
             statement_timeout: options.statement_timeout,
             idle_timeout: options.idle_timeout,
+            auth_timeout: options.auth_timeout,
+            shutdown: Arc::new(Shutdown::new()),
             permits: Arc::new(Semaphore::new(options.max_connections)),
             cancels: Arc::new(ConnectionManager::new()),
             pids: Arc::new(RandomPidSecretKeyGenerator::default()),
@@ -97,6 +104,11 @@ impl Shared {
                 .map(TlsIdentity::pg_acceptor)
                 .transpose()?,
         })
+    }
+
+    /// The shutdown state of the connections, for [`Shutdown::drain`].
+    pub(crate) fn shutdown(&self) -> Arc<Shutdown> {
+        Arc::clone(&self.shutdown)
     }
 }
 
@@ -119,27 +131,9 @@ pub(crate) async fn accept_loop(
             }
         };
         let _ = socket.set_nodelay(true);
+        // In the order clients arrive, so the first ones get the places.
         let permit = Arc::clone(&shared.permits).try_acquire_owned().ok();
-        let activity = Activity::new();
-        let handlers = ConnectionHandlers::new(&shared, permit, Arc::clone(&activity));
-        let tls = shared.tls.clone();
-        let idle_timeout = shared.idle_timeout;
-        tokio::spawn(async move {
-            let session = pgwire::tokio::process_socket(socket, tls, handlers);
-            let ended = match idle_timeout {
-                Some(limit) => tokio::select! {
-                    ended = session => ended,
-                    _ = activity.idle_for(limit) => {
-                        log::info!("closing the idle connection from {peer}");
-                        Ok(())
-                    }
-                },
-                None => session.await,
-            };
-            if let Err(e) = ended {
-                log::info!("connection from {peer} ended with an error: {e}");
-            }
-        });
+        tokio::spawn(connection::serve(socket, peer, Arc::clone(&shared), permit));
     }
 }
 
@@ -155,6 +149,7 @@ impl ConnectionHandlers {
         shared: &Arc<Shared>,
         permit: Option<OwnedSemaphorePermit>,
         activity: Arc<Activity>,
+        logged_in: watch::Sender<bool>,
     ) -> Self {
         let sasl = (!shared.users.is_empty()).then(|| {
             let source = Arc::new(PasswordSource {
@@ -171,6 +166,7 @@ impl ConnectionHandlers {
             tls_required: shared.tls.is_some(),
             sasl,
             open: OpenStartup,
+            logged_in,
         };
         ConnectionHandlers {
             startup: Arc::new(startup),
@@ -210,6 +206,8 @@ struct Startup {
     tls_required: bool,
     sasl: Option<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
     open: OpenStartup,
+    /// Turns true when the client has logged in (for the auth timeout).
+    logged_in: watch::Sender<bool>,
 }
 
 #[async_trait]
@@ -237,9 +235,13 @@ impl StartupHandler for Startup {
             ));
         }
         match &self.sasl {
-            Some(sasl) => sasl.on_startup(client, message).await,
-            None => self.open.on_startup(client, message).await,
+            Some(sasl) => sasl.on_startup(client, message).await?,
+            None => self.open.on_startup(client, message).await?,
         }
+        if matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            self.logged_in.send_replace(true);
+        }
+        Ok(())
     }
 }
 

@@ -29,11 +29,15 @@ use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHand
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::DataRow;
+use pgwire::messages::extendedquery::Execute;
+use pgwire::messages::simplequery::Query;
 use pgwire::types::format::FormatOptions;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::idle::Activity;
+use super::idle::Busy;
+use super::shutdown::{self, Phase, Working};
 use super::{Shared, json};
 use crate::Engine;
 use crate::server::{sqlstate, statement};
@@ -86,8 +90,17 @@ impl QueryHandler {
         }
     }
 
-    /// When the statement started now must stop, and the signal of a cancel request.
-    async fn interrupt<C: ClientInfo + ?Sized>(&self, client: &C) -> Interrupt {
+    /// Marks a statement as in progress, for the idle timeout and the shutdown, from its
+    /// message until its last row is sent (pgwire collects the rows of the extended protocol
+    /// before it sends them, so the statement's own streams end too early for that).
+    fn working(&self) -> (Busy, Working) {
+        (self.activity.begin(), self.shared.shutdown.working())
+    }
+
+    /// Admits a statement (refused once the server shuts down): when it must stop, and the
+    /// signal of a cancel request.
+    async fn interrupt<C: ClientInfo + ?Sized>(&self, client: &C) -> PgWireResult<Interrupt> {
+        self.shared.shutdown.admit()?;
         let client_timeout = client
             .metadata()
             .get("statement_timeout_ms")
@@ -104,10 +117,11 @@ impl QueryHandler {
         });
         let receiver = handle.start_query().await;
         let signal: BoxFuture<'static, bool> = Box::pin(async move { receiver.await.is_ok() });
-        Interrupt {
+        Ok(Interrupt {
             deadline: timeout.map(|t| Instant::now() + t),
             cancel: Some(signal.shared()),
-        }
+            shutdown: self.shared.shutdown.watch(),
+        })
     }
 
     /// Plans and runs one statement, under `interrupt`.
@@ -121,7 +135,6 @@ impl QueryHandler {
         if self.shared.read_only {
             refuse_writes(&plan)?;
         }
-        let busy = self.activity.begin();
         let tag = command_tag(&plan);
         let dataframe = interrupt.run(self.engine.execute_plan(plan)).await?;
         let Some(tag) = tag else {
@@ -139,13 +152,9 @@ impl QueryHandler {
                         .and_then(|b| json::nested_as_json(b).map_err(DataFusionError::from))
                         .map_err(|e| user_error(&e))
                 });
-            // The statement stays busy until its last row is sent.
             let rows = interrupt.guard(batches).flat_map({
                 let fields = Arc::clone(&fields);
-                move |batch| {
-                    let _busy = &busy;
-                    row_stream(&fields, batch)
-                }
+                move |batch| row_stream(&fields, batch)
             });
             return Ok(Response::Query(QueryResponse::new(fields, rows)));
         };
@@ -183,6 +192,17 @@ fn row_stream(
 
 #[async_trait]
 impl SimpleQueryHandler for QueryHandler {
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let _working = self.working();
+        self._on_query(client, query).await
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -211,7 +231,7 @@ impl SimpleQueryHandler for QueryHandler {
                     }
                 }
             }
-            let interrupt = self.interrupt(client).await;
+            let interrupt = self.interrupt(client).await?;
             let result = match interrupt.run(self.engine.plan(statement)).await {
                 Ok(plan) => {
                     self.run(client, plan, &Format::UnifiedText, &interrupt)
@@ -238,6 +258,17 @@ impl ExtendedQueryHandler for QueryHandler {
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         Arc::clone(&self.parser)
+    }
+
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let _working = self.working();
+        self._on_execute(client, message).await
     }
 
     async fn do_query<C>(
@@ -273,7 +304,7 @@ impl ExtendedQueryHandler for QueryHandler {
             .clone()
             .replace_params_with_values(&params)
             .map_err(|e| user_error(&e))?;
-        let interrupt = self.interrupt(client).await;
+        let interrupt = self.interrupt(client).await?;
         self.run(client, plan, &portal.result_column_format, &interrupt)
             .await
     }
@@ -458,10 +489,12 @@ fn parameter_types(plan: &LogicalPlan) -> PgWireResult<(Vec<Option<DataType>>, V
     Ok((arrow, wire))
 }
 
-/// When a running statement must stop: at its deadline or on a cancel request.
+/// When a running statement must stop: at its deadline, on a cancel request, or when the
+/// server's shutdown grace period is over.
 struct Interrupt {
     deadline: Option<Instant>,
     cancel: Option<SharedFuture<BoxFuture<'static, bool>>>,
+    shutdown: tokio::sync::watch::Receiver<Phase>,
 }
 
 impl Interrupt {
@@ -469,6 +502,7 @@ impl Interrupt {
     fn fired(&self) -> impl Future<Output = PgWireError> + Send + 'static {
         let deadline = self.deadline;
         let cancel = self.cancel.clone();
+        let terminated = shutdown::reached(self.shutdown.clone(), Phase::Terminating);
         async move {
             let timeout = async {
                 match deadline {
@@ -494,6 +528,7 @@ impl Interrupt {
                     sqlstate::QUERY_CANCELED,
                     "canceling statement due to user request".to_string(),
                 ),
+                _ = terminated => shutdown::terminating(),
             }
         }
     }
