@@ -15,12 +15,11 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables, SqlInfo};
 use futures::TryStreamExt;
 use quiver::Engine;
-use quiver::server::{Credentials, Server, ServerOptions};
+use quiver::server::{Server, ServerOptions};
 use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
 
-const USER: &str = "analyst";
-const PASSWORD: &str = "s3cret-pass";
+use crate::server::{PASSWORD, USER, test_users};
 
 type Client = FlightSqlServiceClient<Channel>;
 
@@ -45,10 +44,7 @@ async fn start_engine(engine: Engine, options: ServerOptions) -> Server {
     let options = ServerOptions {
         pg_addr: loopback,
         flight_addr: Some(loopback),
-        users: vec![Credentials {
-            user: USER.to_string(),
-            password: PASSWORD.to_string(),
-        }],
+        users: test_users(),
         ..options
     };
     Server::start(engine, options).await.unwrap()

@@ -7,10 +7,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use quiver::server::{Credentials, ServerOptions};
+use quiver::server::ServerOptions;
 use tokio::io::AsyncWriteExt;
 
-use crate::server::{PASSWORD, USER, data, start};
+use crate::server::{PASSWORD, USER, data, start, test_users};
 
 /// Where Debian's `odbc-postgresql` puts the Unicode driver.
 const DRIVER: &str = "/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so";
@@ -66,10 +66,7 @@ async fn odbc_client_through_psqlodbc() {
         "{DRIVER} is missing (apt-get install odbc-postgresql)"
     );
     let options = ServerOptions {
-        users: vec![Credentials {
-            user: USER.to_string(),
-            password: PASSWORD.to_string(),
-        }],
+        users: test_users(),
         ..ServerOptions::default()
     };
     let server = start(options).await;

@@ -18,6 +18,14 @@ use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 pub(crate) const USER: &str = "analyst";
 pub(crate) const PASSWORD: &str = "s3cret-pass";
 
+/// The one user the password tests log in as.
+pub(crate) fn test_users() -> Vec<Credentials> {
+    vec![Credentials {
+        user: USER.to_string(),
+        password: PASSWORD.to_string(),
+    }]
+}
+
 pub(crate) fn data(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
@@ -287,10 +295,7 @@ async fn sessions_have_their_own_settings_and_share_tables() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_authentication() {
     let options = ServerOptions {
-        users: vec![Credentials {
-            user: USER.to_string(),
-            password: PASSWORD.to_string(),
-        }],
+        users: test_users(),
         ..ServerOptions::default()
     };
     let server = start(options).await;
@@ -484,10 +489,7 @@ async fn psql_client() {
         return;
     }
     let options = ServerOptions {
-        users: vec![Credentials {
-            user: USER.to_string(),
-            password: PASSWORD.to_string(),
-        }],
+        users: test_users(),
         ..ServerOptions::default()
     };
     let server = start(options).await;

@@ -8,13 +8,15 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
-use quiver::server::{Credentials, ServerOptions};
+use quiver::server::ServerOptions;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::server::{PASSWORD, Served, USER, code, connect_to, simple, spawn_serve, start};
+use crate::server::{
+    PASSWORD, Served, USER, code, connect_to, simple, spawn_serve, start, test_users,
+};
 
 /// Starts a query whose rows take a while to stream (and fill the socket buffers) with the
 /// simple protocol, which sends rows as they come: once its first row has arrived, the
@@ -170,10 +172,7 @@ async fn until_closed(socket: &mut TcpStream) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_do_not_log_in_are_closed() {
     let options = ServerOptions {
-        users: vec![Credentials {
-            user: USER.to_string(),
-            password: PASSWORD.to_string(),
-        }],
+        users: test_users(),
         auth_timeout: Duration::from_millis(500),
         max_connections: 1,
         ..ServerOptions::default()

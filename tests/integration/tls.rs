@@ -12,11 +12,10 @@ use arrow::datatypes::Int64Type;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use futures::TryStreamExt;
 use quiver::Engine;
-use quiver::server::{Credentials, Server, ServerOptions, TlsIdentity};
+use quiver::server::{Server, ServerOptions, TlsIdentity};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
-const USER: &str = "analyst";
-const PASSWORD: &str = "s3cret-pass";
+use crate::server::{PASSWORD, USER, test_users};
 
 /// A self-signed certificate for `localhost` and 127.0.0.1, or `None` without `openssl`.
 fn make_certificate(dir: &Path) -> Option<(Vec<u8>, Vec<u8>)> {
@@ -53,10 +52,7 @@ async fn start(cert: &[u8], key: &[u8]) -> Server {
     let options = ServerOptions {
         pg_addr: loopback,
         flight_addr: Some(loopback),
-        users: vec![Credentials {
-            user: USER.to_string(),
-            password: PASSWORD.to_string(),
-        }],
+        users: test_users(),
         tls: Some(TlsIdentity::from_pem(cert, key).unwrap()),
         ..ServerOptions::default()
     };
