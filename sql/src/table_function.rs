@@ -22,7 +22,7 @@ use datafusion::logical_expr::planner::{
 use datafusion::logical_expr::{ColumnarValue, LogicalPlanBuilder};
 use datafusion::physical_expr::create_physical_expr;
 use datafusion::sql::sqlparser::ast::{
-    FunctionArg, FunctionArgExpr, FunctionArgOperator, TableFactor,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArgOperator, Ident, TableFactor,
 };
 
 /// The evaluated arguments of one table function call.
@@ -86,6 +86,33 @@ impl TableFunctionPlanner {
     }
 }
 
+/// The name and value of `name => value` (also `=`, and `:=` where a dialect reads it as a
+/// named argument), however the dialect parsed it: PostgreSQL's parser (the server's
+/// dialect) gives the name as an expression.
+fn named_argument(arg: &FunctionArg) -> Option<(&Ident, &Expr)> {
+    let named_operator = |op: &FunctionArgOperator| {
+        matches!(
+            op,
+            FunctionArgOperator::RightArrow
+                | FunctionArgOperator::Equals
+                | FunctionArgOperator::Assignment
+        )
+    };
+    match arg {
+        FunctionArg::Named {
+            name,
+            arg: FunctionArgExpr::Expr(expr),
+            operator,
+        } if named_operator(operator) => Some((name, expr)),
+        FunctionArg::ExprNamed {
+            name: Expr::Identifier(name),
+            arg: FunctionArgExpr::Expr(expr),
+            operator,
+        } if named_operator(operator) => Some((name, expr)),
+        _ => None,
+    }
+}
+
 impl RelationPlanner for TableFunctionPlanner {
     fn plan_relation(
         &self,
@@ -116,15 +143,13 @@ impl RelationPlanner for TableFunctionPlanner {
                     }
                     args.positional.push(evaluate(context, expr.clone())?);
                 }
-                FunctionArg::Named {
-                    name,
-                    arg: FunctionArgExpr::Expr(expr),
-                    operator: FunctionArgOperator::RightArrow | FunctionArgOperator::Equals,
-                } => {
+                other => {
+                    let Some((name, expr)) = named_argument(other) else {
+                        return plan_err!("{function_name}: unsupported argument {other}");
+                    };
                     let value = evaluate(context, expr.clone())?;
                     args.named.push((name.value.to_lowercase(), value));
                 }
-                other => return plan_err!("{function_name}: unsupported argument {other}"),
             }
         }
         let provider = function.create(&args)?;
@@ -164,5 +189,53 @@ fn evaluate(
         Ok(ColumnarValue::Scalar(value)) => Ok(value),
         Ok(ColumnarValue::Array(array)) => ScalarValue::try_from_array(&array, 0),
         Err(e) => plan_err!("argument {text} is not a constant: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::sql::sqlparser::ast::{SetExpr, Statement};
+    use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect, PostgreSqlDialect};
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    use super::*;
+
+    /// The arguments of `f(...)` in `SELECT * FROM f(...)`, parsed in `dialect`.
+    fn call_args(dialect: &dyn Dialect, sql: &str) -> Vec<FunctionArg> {
+        let statement = Parser::parse_sql(dialect, sql).unwrap().remove(0);
+        let Statement::Query(query) = statement else {
+            panic!("not a query: {sql}");
+        };
+        let SetExpr::Select(select) = *query.body else {
+            panic!("not a select: {sql}");
+        };
+        match &select.from[0].relation {
+            TableFactor::Table {
+                args: Some(call), ..
+            } => call.args.clone(),
+            other => panic!("not a table function call: {other}"),
+        }
+    }
+
+    #[test]
+    fn named_arguments_in_every_dialect() {
+        let sql = "SELECT * FROM read_netcdf('x.nc', nearest => 'lat=1', decode_cf => false)";
+        for dialect in [&GenericDialect {} as &dyn Dialect, &PostgreSqlDialect {}] {
+            let args = call_args(dialect, sql);
+            let named: Vec<(String, String)> = args
+                .iter()
+                .filter_map(named_argument)
+                .map(|(name, expr)| (name.value.clone(), expr.to_string()))
+                .collect();
+            assert_eq!(
+                named,
+                [
+                    ("nearest".to_string(), "'lat=1'".to_string()),
+                    ("decode_cf".to_string(), "false".to_string())
+                ],
+                "{dialect:?}"
+            );
+            assert!(named_argument(&args[0]).is_none());
+        }
     }
 }

@@ -19,6 +19,7 @@ mod netcdf;
 mod netcdf_fixtures;
 mod netcdf_write;
 mod odbc;
+mod pgbench;
 mod server;
 mod server_lifecycle;
 mod shell;
