@@ -216,3 +216,61 @@ async fn clients_that_do_not_log_in_are_closed() {
     assert!(waited < Duration::from_secs(5), "{waited:?}");
     server.shutdown().await;
 }
+
+/// CPU time (user + system, in clock ticks: 1/100 s on Linux) the process `pid` has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_client_stops_its_query() {
+    if !crate::clients::installed("psql", "postgresql-client") {
+        return;
+    }
+    let served = serve_with_grace("1s").await;
+    let server = served.child.id().unwrap();
+    let mut psql = tokio::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &served.addr.port().to_string(),
+            "-U",
+            USER,
+        ])
+        .args(["-d", "postgres", "-c"])
+        .arg("SELECT count(*) FROM generate_series(1, 100000000000) AS t(x) WHERE x % 7 = 3")
+        .env("PGPASSWORD", PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The query is running once the server has used half a second of CPU.
+    let start = cpu_ticks(server);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cpu_ticks(server) < start + 50 {
+        assert!(Instant::now() < deadline, "the query did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    psql.kill().await.unwrap();
+    // Within a second the work stops: the next two seconds use (almost) no CPU, where the
+    // query would use up to two cores' worth (400 ticks).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = cpu_ticks(server);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_ticks(server) - before;
+    assert!(
+        used < 50,
+        "the server used {used} ticks in 2 s after the client was killed"
+    );
+    let client = connect_to(served.addr, USER, PASSWORD).await.unwrap();
+    assert_eq!(
+        simple(&client, "SELECT 1").await,
+        vec![Some("1".to_string())]
+    );
+}

@@ -1,5 +1,7 @@
 //! The life of one PostgreSQL connection: the protocol session (pgwire), cut short by the
-//! authentication timeout, the idle timeout, or the server's shutdown.
+//! authentication timeout, the idle timeout, the server's shutdown, or the client going away
+//! (a killed client: its running statement is dropped, which stops the query's work, instead
+//! of running on until it tries to send rows).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +26,14 @@ pub(crate) async fn serve(
     let activity = Activity::new();
     let (logged_in, login) = watch::channel(false);
     let handlers = ConnectionHandlers::new(&shared, permit, Arc::clone(&activity), logged_in);
+    let watcher = watcher(&socket);
     let session = pgwire::tokio::process_socket(socket, shared.tls.clone(), handlers);
+    let gone = async {
+        match watcher {
+            Some(watcher) => peer_gone(watcher).await,
+            None => std::future::pending().await,
+        }
+    };
     let idle = async {
         match shared.idle_timeout {
             Some(limit) => activity.idle_for(limit).await,
@@ -51,6 +60,10 @@ pub(crate) async fn serve(
             log::info!("closing the connection from {peer}: no login within the auth timeout");
             Ok(())
         }
+        _ = gone => {
+            log::info!("the client at {peer} went away; its statement, if any, is stopped");
+            Ok(())
+        }
         _ = shutdown::closed(shared.shutdown.watch()) => {
             log::info!("closing the connection from {peer}: the server is shutting down");
             Ok(())
@@ -58,5 +71,27 @@ pub(crate) async fn serve(
     };
     if let Err(e) = ended {
         log::info!("connection from {peer} ended with an error: {e}");
+    }
+}
+
+/// A second handle on the client's connection (a duplicated descriptor) to watch it with
+/// while pgwire owns the first; None when it cannot be made (the connection is then served
+/// without the watch).
+fn watcher(socket: &TcpStream) -> Option<TcpStream> {
+    use std::os::fd::AsFd;
+    let fd = socket.as_fd().try_clone_to_owned().ok()?;
+    TcpStream::from_std(std::net::TcpStream::from(fd)).ok()
+}
+
+/// Returns when the client has closed the connection or it failed. Unread bytes (the next
+/// message, waiting until the running statement ends) are looked at again a little later,
+/// not read.
+async fn peer_gone(watcher: TcpStream) {
+    let mut byte = [0u8; 1];
+    loop {
+        match watcher.peek(&mut byte).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
     }
 }
