@@ -127,11 +127,7 @@ impl ScalarUDFImpl for CurveEvalFunc {
             }
             _ => plan_err!(
                 "curve_eval takes a model string, parameters and a number, got ({})",
-                arg_types
-                    .iter()
-                    .map(|t| t.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::type_list(arg_types)
             ),
         }
     }

@@ -34,6 +34,15 @@ use linregress::LinregressKind;
 use polyfit::PolyfitKind;
 
 /// The documentation section of quiver's functions.
+/// Argument types as an error message shows them: `Utf8, Float64`.
+pub(crate) fn type_list(types: &[datafusion::arrow::datatypes::DataType]) -> String {
+    types
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) fn doc_section() -> DocSection {
     DocSection {
         include: true,

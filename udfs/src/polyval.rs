@@ -50,11 +50,7 @@ impl ScalarUDFImpl for PolyvalFunc {
             }
             _ => plan_err!(
                 "polyval takes a list of coefficients and a number, got ({})",
-                arg_types
-                    .iter()
-                    .map(|t| t.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::type_list(arg_types)
             ),
         }
     }

@@ -177,11 +177,7 @@ impl ScalarUDFImpl for TokenizeFunc {
             _ => plan_err!(
                 "tokenize takes a string, an optional boolean `lower` and an optional string \
                  `delimiters`, got ({})",
-                arg_types
-                    .iter()
-                    .map(|t| t.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::type_list(arg_types)
             ),
         }
     }
