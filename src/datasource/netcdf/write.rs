@@ -154,24 +154,27 @@ pub(crate) fn encode(batch: &RecordBatch, dims: Option<&[String]>) -> Result<Vec
         return exec_err!("COPY to NetCDF: the query returned no rows");
     }
     let schema = batch.schema();
-    let dim_indices: Vec<usize> = match dims {
-        Some(names) => names
-            .iter()
-            .map(|n| {
-                schema.index_of(n).map_err(|_| {
-                    DataFusionError::Plan(format!(
-                        "COPY to NetCDF: dimension '{n}' is not a column of the query"
-                    ))
+    let (dim_indices, coords, cells) = match dims {
+        Some(names) => {
+            let indices: Vec<usize> = names
+                .iter()
+                .map(|n| {
+                    schema.index_of(n).map_err(|_| {
+                        DataFusionError::Plan(format!(
+                            "COPY to NetCDF: dimension '{n}' is not a column of the query"
+                        ))
+                    })
                 })
-            })
-            .collect::<Result<_>>()?,
+                .collect::<Result<_>>()?;
+            let coords: Vec<Coordinate> = indices
+                .iter()
+                .map(|&i| Coordinate::of(schema.field(i), batch.column(i)))
+                .collect::<Result<_>>()?;
+            let cells = grid_cells(&coords, batch.num_rows(), &schema, &indices)?;
+            (indices, coords, cells)
+        }
         None => infer_dimensions(batch)?,
     };
-    let coords: Vec<Coordinate> = dim_indices
-        .iter()
-        .map(|&i| Coordinate::of(schema.field(i), batch.column(i)))
-        .collect::<Result<_>>()?;
-    let cells = grid_cells(&coords, batch.num_rows(), &schema, &dim_indices)?;
     let total: usize = coords.iter().map(|c| c.values.len()).product();
 
     let mut builder = NcFileBuilder::new();
@@ -218,25 +221,22 @@ fn writer_error(name: &str, e: netcdf_writer::Error) -> DataFusionError {
     DataFusionError::Execution(format!("COPY to NetCDF: '{name}': {e}"))
 }
 
-/// The fewest leading columns whose value combinations cover every row exactly once.
-fn infer_dimensions(batch: &RecordBatch) -> Result<Vec<usize>> {
+/// The fewest leading columns whose value combinations cover every row exactly once, with
+/// their coordinates and each row's grid cell.
+fn infer_dimensions(batch: &RecordBatch) -> Result<(Vec<usize>, Vec<Coordinate>, Vec<usize>)> {
     let schema = batch.schema();
-    for k in 1..schema.fields().len() {
-        let coords: Result<Vec<Coordinate>> = (0..k)
-            .map(|i| Coordinate::of(schema.field(i), batch.column(i)))
-            .collect();
-        let Ok(coords) = coords else { break };
-        let cells: usize = coords.iter().map(|c| c.values.len()).product();
+    let mut coords = Vec::new();
+    for k in 0..schema.fields().len().saturating_sub(1) {
+        let Ok(coord) = Coordinate::of(schema.field(k), batch.column(k)) else {
+            break;
+        };
+        coords.push(coord);
+        let cells: usize = coords.iter().map(|c| c.len()).product();
+        let indices: Vec<usize> = (0..=k).collect();
         if cells == batch.num_rows()
-            && grid_cells(
-                &coords,
-                batch.num_rows(),
-                &schema,
-                &(0..k).collect::<Vec<_>>(),
-            )
-            .is_ok()
+            && let Ok(cells) = grid_cells(&coords, batch.num_rows(), &schema, &indices)
         {
-            return Ok((0..k).collect());
+            return Ok((indices, coords, cells));
         }
         if cells > batch.num_rows() {
             break;
@@ -264,7 +264,6 @@ fn float_key(v: f64) -> Key {
 
 /// One dimension column: its distinct values (sorted) and each row's index among them.
 struct Coordinate {
-    data_type: DataType,
     column: ArrayRef,
     /// Row numbers of the first row holding each sorted distinct value.
     values: Vec<usize>,
@@ -297,7 +296,6 @@ impl Coordinate {
         let index = keys.iter().map(|k| position[k]).collect();
         let values = distinct.into_iter().map(|(_, row)| row).collect();
         Ok(Self {
-            data_type: stored.data_type().clone(),
             column: stored,
             values,
             index,
@@ -314,9 +312,11 @@ impl Coordinate {
         let rows = datafusion::arrow::array::UInt64Array::from(
             self.values.iter().map(|&r| r as u64).collect::<Vec<_>>(),
         );
-        let out = datafusion::arrow::compute::take(self.column.as_ref(), &rows, None)?;
-        debug_assert_eq!(out.data_type(), &self.data_type);
-        Ok(out)
+        Ok(datafusion::arrow::compute::take(
+            self.column.as_ref(),
+            &rows,
+            None,
+        )?)
     }
 }
 
