@@ -12,8 +12,11 @@ use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use arrow_flight::FlightInfo;
 use arrow_flight::error::FlightError;
 use arrow_flight::sql::client::FlightSqlServiceClient;
-use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables, SqlInfo};
+use arrow_flight::sql::{
+    CommandGetDbSchemas, CommandGetTables, ProstMessageExt, SqlInfo, TicketStatementQuery,
+};
 use futures::TryStreamExt;
+use prost::Message;
 use quiver::Engine;
 use quiver::server::{Server, ServerOptions};
 use tonic::Code;
@@ -326,5 +329,46 @@ async fn flight_sql_file_access_is_confined() {
         .await
         .unwrap_err();
     assert_eq!(status(&error).1, "42501");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flight_sql_runs_the_plan_its_ticket_names() {
+    let server = start(ServerOptions::default()).await;
+    let mut client = connect(&server).await;
+    client
+        .execute_update("CREATE TABLE gone AS VALUES (1), (2)".to_string(), None)
+        .await
+        .unwrap();
+    let info = client
+        .execute("SELECT count(*) FROM gone".to_string(), None)
+        .await
+        .unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    // Planned by GetFlightInfo: DoGet runs that plan, so dropping the table in between does
+    // not matter (planning the SQL again would fail: the table no longer exists).
+    client
+        .execute_update("DROP TABLE gone".to_string(), None)
+        .await
+        .unwrap();
+    let batches = fetch(&mut client, info).await.unwrap();
+    assert_eq!(column(&batches, 0), ["2"]);
+    // A ticket is good for one DoGet; made-up tickets (here one carrying SQL) are refused
+    // the same way.
+    let made_up = TicketStatementQuery {
+        statement_handle: "SELECT 1".into(),
+    };
+    let made_up = arrow_flight::Ticket::new(made_up.as_any().encode_to_vec());
+    for ticket in [ticket, made_up] {
+        let error = match client.do_get(ticket).await {
+            Ok(stream) => stream.try_collect::<Vec<_>>().await.unwrap_err(),
+            Err(error) => error,
+        };
+        let FlightError::Tonic(status) = &error else {
+            panic!("expected a gRPC status, got {error}");
+        };
+        assert_eq!(status.code(), Code::NotFound, "{status}");
+        assert!(status.message().contains("GetFlightInfo again"), "{status}");
+    }
     server.shutdown().await;
 }

@@ -1,5 +1,6 @@
-//! The edges of a PostgreSQL connection's life in `quiver serve`: graceful shutdown on
-//! SIGTERM (a child process) and the authentication timeout (raw TCP clients).
+//! The edges of a connection's life in `quiver serve`: graceful shutdown on SIGTERM (a child
+//! process), the authentication timeout (raw TCP clients), and clients that go away in the
+//! middle of a query (PostgreSQL and Flight SQL).
 
 #![cfg(feature = "server")]
 
@@ -250,27 +251,77 @@ async fn a_killed_client_stops_its_query() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    // The query is running once the server has used half a second of CPU.
-    let start = cpu_ticks(server);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while cpu_ticks(server) < start + 50 {
-        assert!(Instant::now() < deadline, "the query did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_busy(server).await;
     psql.kill().await.unwrap();
-    // Within a second the work stops: the next two seconds use (almost) no CPU, where the
-    // query would use up to two cores' worth (400 ticks).
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = cpu_ticks(server);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let used = cpu_ticks(server) - before;
-    assert!(
-        used < 50,
-        "the server used {used} ticks in 2 s after the client was killed"
-    );
+    assert_idle_soon(server).await;
     let client = connect_to(served.addr, USER, PASSWORD).await.unwrap();
     assert_eq!(
         simple(&client, "SELECT 1").await,
         vec![Some("1".to_string())]
     );
+}
+
+/// Waits until the server `pid` has used half a second of CPU: the query is running.
+async fn until_busy(pid: u32) {
+    let start = cpu_ticks(pid);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cpu_ticks(pid) < start + 50 {
+        assert!(Instant::now() < deadline, "the query did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Asserts that within a second the server `pid` stops working: the next two seconds use
+/// (almost) no CPU, where the query would use up to two cores' worth (400 ticks).
+async fn assert_idle_soon(pid: u32) {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_ticks(pid) - before;
+    assert!(
+        used < 50,
+        "the server used {used} ticks in 2 s after the client went away"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flight_client_that_goes_away_stops_its_query() {
+    use arrow_flight::sql::client::FlightSqlServiceClient;
+    let args = ["--pg", "127.0.0.1:0", "--flight", "127.0.0.1:0"].map(OsStr::new);
+    let mut served = spawn_serve(&args, &[]).await;
+    let line = served.stderr.next_line().await.unwrap().unwrap();
+    let flight = line
+        .split_whitespace()
+        .find_map(|word| word.parse::<SocketAddr>().ok())
+        .unwrap_or_else(|| panic!("no Flight address in {line:?}"));
+    let server = served.child.id().unwrap();
+    let connect = || async move {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{flight}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        FlightSqlServiceClient::new(channel)
+    };
+    let mut client = connect().await;
+    let sql = "SELECT count(*) FROM generate_series(1, 100000000000) AS t(x) WHERE x % 7 = 3";
+    let info = client.execute(sql.to_string(), None).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let rows = client.do_get(ticket).await.unwrap();
+    until_busy(server).await;
+    drop(rows);
+    drop(client);
+    assert_idle_soon(server).await;
+    // The server goes on serving.
+    let mut client = connect().await;
+    let info = client.execute("SELECT 1".to_string(), None).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let batches: Vec<_> = client
+        .do_get(ticket)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(batches[0].num_rows(), 1);
 }

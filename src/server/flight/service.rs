@@ -102,10 +102,11 @@ impl FlightSqlService for QuiverFlightSql {
         let session = self.sessions.session(request.metadata())?;
         let plan = run::plan_sql(&session, &query.query, self.limits.deadline()).await?;
         self.limits.check(&plan)?;
+        let schema = run::result_schema(&plan);
         let ticket = TicketStatementQuery {
-            statement_handle: query.query.into_bytes().into(),
+            statement_handle: session.plan_ticket(plan)?.into(),
         };
-        Self::info(&run::result_schema(&plan), ticket, request.into_inner())
+        Self::info(&schema, ticket, request.into_inner())
     }
 
     async fn do_get_statement(
@@ -114,10 +115,8 @@ impl FlightSqlService for QuiverFlightSql {
         request: Request<Ticket>,
     ) -> DoGetResponse {
         let session = self.sessions.session(request.metadata())?;
-        let sql = std::str::from_utf8(&ticket.statement_handle)
-            .map_err(|_| run::invalid("the statement ticket is not UTF-8 SQL text"))?;
+        let plan = session.take_planned(&ticket.statement_handle)?;
         let deadline = self.limits.deadline();
-        let plan = run::plan_sql(&session, sql, deadline).await?;
         Self::rows(run::stream_rows(&session, plan, self.limits, deadline).await?)
     }
 

@@ -5,7 +5,7 @@
 //! statements, the shared tables). Without configured credentials the handshake admits
 //! anyone, and calls without a token share one anonymous session.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -25,12 +25,18 @@ use crate::server::Credentials;
 const DEFAULT_IDLE_LIMIT: Duration = Duration::from_secs(3600);
 /// Most prepared statements one session may hold open.
 const MAX_PREPARED: usize = 1024;
+/// Most statements one session keeps planned for a `DoGet` that has not come yet; past it
+/// the oldest is forgotten (its ticket then asks the client to call `GetFlightInfo` again).
+const MAX_PLANNED: usize = 64;
 
 /// One client's session.
 pub(crate) struct Session {
     /// The engine session its statements run in.
     pub(crate) engine: Engine,
     prepared: Mutex<HashMap<Vec<u8>, Prepared>>,
+    /// Statements planned by `GetFlightInfo`, by ticket, oldest first: `DoGet` runs the plan
+    /// it was given instead of planning the SQL a second time.
+    planned: Mutex<VecDeque<(Vec<u8>, LogicalPlan)>>,
 }
 
 /// A prepared statement: its plan with `$n` placeholders and the values last bound.
@@ -45,6 +51,7 @@ impl Session {
         Arc::new(Session {
             engine: engine.new_session(),
             prepared: Mutex::new(HashMap::new()),
+            planned: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -87,6 +94,31 @@ impl Session {
             .remove(handle)
             .map(|_| ())
             .ok_or_else(unknown_statement)
+    }
+
+    /// Keeps the plan of a statement until its `DoGet`; returns the ticket.
+    pub(crate) fn plan_ticket(&self, plan: LogicalPlan) -> Result<Vec<u8>, Status> {
+        let ticket = random_token()?.into_bytes();
+        let mut planned = self.planned.lock().unwrap_or_else(|e| e.into_inner());
+        if planned.len() >= MAX_PLANNED {
+            planned.pop_front();
+        }
+        planned.push_back((ticket.clone(), plan));
+        Ok(ticket)
+    }
+
+    /// The plan behind a statement ticket; a ticket is good for one `DoGet`.
+    pub(crate) fn take_planned(&self, ticket: &[u8]) -> Result<LogicalPlan, Status> {
+        let mut planned = self.planned.lock().unwrap_or_else(|e| e.into_inner());
+        let at = planned.iter().position(|(t, _)| t.as_slice() == ticket);
+        at.and_then(|at| planned.remove(at))
+            .map(|(_, plan)| plan)
+            .ok_or_else(|| {
+                Status::not_found(
+                    "unknown statement ticket: a ticket from GetFlightInfo is good for one \
+                     DoGet in the session that asked for it; call GetFlightInfo again",
+                )
+            })
     }
 }
 
