@@ -1,6 +1,7 @@
 //! The engine: one DataFusion [`SessionContext`] with quiver's file functions, planners and
 //! statement handling (several statements per text, atomic `COPY ... TO`).
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
@@ -9,6 +10,7 @@ use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::dynamic_file::DynamicListTableFactory;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::{SessionState, SessionStateBuilder};
@@ -35,6 +37,7 @@ use crate::datasource::netcdf::{
 };
 use crate::datasource::text::text_table_functions;
 use crate::query_memory::QueryMemoryPool;
+use crate::repartition_memory::RepartitionNeverSpills;
 
 /// Builds an [`Engine`]; every setting has a sensible default.
 #[derive(Debug, Default, Clone)]
@@ -113,7 +116,13 @@ impl EngineBuilder {
                 .with_list_files_cache_limit(0),
         );
         if let Some(bytes) = self.memory_limit {
-            runtime = runtime.with_memory_limit(bytes, 1.0);
+            // As DataFusion's `with_memory_limit` builds it, under the repartition guard.
+            let tracked = TrackConsumersPool::new(
+                GreedyMemoryPool::new(bytes),
+                NonZeroUsize::new(5).unwrap_or(NonZeroUsize::MIN),
+            );
+            let pool = RepartitionNeverSpills::new(Arc::new(tracked));
+            runtime = runtime.with_memory_pool(Arc::new(pool));
         }
         let runtime: Arc<RuntimeEnv> = runtime.build_arc()?;
         let access = self.file_access.map(Arc::new);
@@ -332,6 +341,7 @@ fn with_query_memory_limit(frame: DataFrame, limit: usize) -> Result<DataFrame> 
     let (state, plan) = frame.into_parts();
     let shared = state.runtime_env();
     let pool = QueryMemoryPool::new(Arc::clone(&shared.memory_pool), limit);
+    let pool = RepartitionNeverSpills::new(Arc::new(pool));
     let runtime = RuntimeEnvBuilder::from_runtime_env(shared)
         .with_memory_pool(Arc::new(pool))
         .build_arc()?;

@@ -27,6 +27,7 @@ pub mod executor;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 mod query_memory;
+mod repartition_memory;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod shell;

@@ -672,11 +672,11 @@ async fn quiver_serve_config_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_memory_limit_fails_only_that_query() {
-    // One partition: with two, about one in thirty of these queries never finishes after
-    // the allocation error (the DataFusion aggregate/repartition hang recorded on issue 5,
-    // which `memory_limit_is_enforced` avoids the same way); the timeout below catches it.
+    // Two partitions: repartitions under a memory limit used to hang about one query in a
+    // hundred (apache/datafusion#24883; `repartition_memory.rs`); the timeout below would
+    // catch it.
     let builder = Engine::builder()
-        .target_partitions(1)
+        .target_partitions(2)
         .query_memory_limit(256 * 1024);
     let server = start_engine(builder, ServerOptions::default()).await;
     let client = connect(&server).await;
