@@ -4,6 +4,7 @@ pub mod access;
 mod csv_errors;
 pub mod files;
 pub mod hdf5;
+mod limits;
 pub mod netcdf;
 pub mod text;
 

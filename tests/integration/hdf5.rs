@@ -148,7 +148,7 @@ async fn files_pointing_outside_are_refused_unless_allowed() {
 }
 
 /// Rows of an info table as `kind|group|name|type|shape|details`.
-async fn info_rows(sql: &str) -> Vec<String> {
+pub(crate) async fn info_rows(sql: &str) -> Vec<String> {
     let b = query(sql).await;
     let cols: Vec<Vec<Value>> = ["kind", "group", "name", "type", "shape", "details"]
         .iter()
@@ -164,7 +164,7 @@ async fn info_rows(sql: &str) -> Vec<String> {
         .collect()
 }
 
-fn assert_has(rows: &[String], needle: &str) {
+pub(crate) fn assert_has(rows: &[String], needle: &str) {
     assert!(
         rows.iter().any(|r| r.contains(needle)),
         "{needle} not in\n{}",

@@ -21,6 +21,8 @@ use hdf5_reader::{
     Hdf5File, OpenOptions, StringSize, VarLenKind,
 };
 
+use crate::datasource::limits::check_dimensions;
+
 /// Options of an HDF5 table.
 #[derive(Debug, Clone)]
 pub struct Hdf5Options {
@@ -512,6 +514,15 @@ impl Hdf5Layout {
             );
         }
         let shape = ds.shape().to_vec();
+        let dim_names: Vec<String> = (0..shape.len()).map(|k| format!("dim_{k}")).collect();
+        check_dimensions(
+            path,
+            &format!("dataset '{dataset_path}'"),
+            dim_names
+                .iter()
+                .map(String::as_str)
+                .zip(shape.iter().copied()),
+        )?;
         let name = dataset_path
             .rsplit('/')
             .next()
