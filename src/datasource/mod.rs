@@ -1,10 +1,10 @@
 //! Data sources: files of every supported format as tables.
 
 pub mod access;
+mod array;
 mod csv_errors;
 pub mod files;
 pub mod hdf5;
-mod limits;
 pub mod netcdf;
 pub mod text;
 

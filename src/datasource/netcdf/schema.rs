@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array, Int64Array};
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array};
 use datafusion::arrow::compute::concat;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{Result, plan_err};
@@ -14,7 +14,7 @@ use netcdf_reader::{NcAttrValue, NcAttribute, NcFormat, NcSliceInfo, NcType, NcV
 
 use super::cf::{CfDecode, decodable_time_ref, decode_times};
 use super::source::NcSource;
-use crate::datasource::limits::check_dimensions;
+use crate::datasource::array::{check_dimensions, first_coordinate};
 
 /// Options of a NetCDF table.
 #[derive(Debug, Clone)]
@@ -408,18 +408,8 @@ impl ArrayLayout {
                 return plan_err!("cannot concatenate scalar variables of several files");
             }
             // Order by the first coordinate value along dimension 0, not by file name.
-            let key = |c: &ArrayRef| -> f64 {
-                datafusion::arrow::compute::cast(c, &DataType::Float64)
-                    .ok()
-                    .and_then(|a| {
-                        a.as_any()
-                            .downcast_ref::<Float64Array>()
-                            .filter(|a| !a.is_empty() && a.is_valid(0))
-                            .map(|a| a.value(0))
-                    })
-                    .unwrap_or(f64::INFINITY)
-            };
-            per_file.sort_by(|a, b| key(&a.2[0]).total_cmp(&key(&b.2[0])));
+            per_file
+                .sort_by(|a, b| first_coordinate(&a.2[0]).total_cmp(&first_coordinate(&b.2[0])));
             let (first_path, _, first_coords) = &per_file[0];
             for (path, _, coords) in &per_file[1..] {
                 for (k, dim) in dims.iter().enumerate().skip(1) {

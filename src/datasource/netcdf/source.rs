@@ -9,6 +9,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
+use crate::datasource::array::flat_indices;
 use datafusion::arrow::array::{
     ArrayRef, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array, Int64Array,
     StringArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
@@ -270,14 +271,5 @@ pub(crate) fn slab_ranges(shape: &[u64], sel: &NcSliceInfo) -> Vec<(u64, u64, u6
 
 /// Flat (C order) indices of the elements a hyperslab selects from an array of `shape`.
 pub(crate) fn slab_indices(shape: &[u64], sel: &NcSliceInfo) -> Vec<usize> {
-    let mut out = vec![0usize];
-    for (k, (start, end, step)) in slab_ranges(shape, sel).into_iter().enumerate() {
-        let stride: u64 = shape[k + 1..].iter().product();
-        let picked: Vec<u64> = (start..end).step_by(step as usize).collect();
-        out = out
-            .iter()
-            .flat_map(|base| picked.iter().map(move |i| base + (*i * stride) as usize))
-            .collect();
-    }
-    out
+    flat_indices(shape, &slab_ranges(shape, sel))
 }

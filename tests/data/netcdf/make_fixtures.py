@@ -274,6 +274,36 @@ def committed_type_file():
             "v@site": [float(site_value["lat"]), float(site_value["lon"])]}
 
 
+def hdf5_parts():
+    """Plain HDF5 files (h5py) of one dataset `/temp` (time x station) with dimension scales,
+    split along time: `parts_1.h5` holds the later times, `parts_2.h5` the earlier ones (a
+    glob concatenates them in time order); `mismatch_parts.h5` has other stations."""
+    def write(name, times, stations, start):
+        with h5py.File(path(name), "w") as f:
+            t = f.create_dataset("time", data=np.array(times, dtype="f8"))
+            s = f.create_dataset("station", data=np.array(stations, dtype="i4"))
+            n = len(times) * len(stations)
+            temp = f.create_dataset("temp", data=(np.arange(n, dtype="f4") + start).reshape(
+                len(times), len(stations)), chunks=(1, len(stations)))
+            temp.attrs["units"] = "degC"
+            t.make_scale("time")
+            s.make_scale("station")
+            temp.dims[0].attach_scale(t)
+            temp.dims[1].attach_scale(s)
+    write("parts_1.h5", [3.0, 4.0, 5.0], [101, 102], 100.0)
+    write("parts_2.h5", [0.0, 1.0, 2.0], [101, 102], 0.0)
+    write("mismatch_parts.h5", [6.0], [101, 103], 200.0)
+    # A valid but absurd dataset: 2^40 elements declared, no chunk written (a tiny file).
+    with h5py.File(path("huge_dims.h5"), "w") as f:
+        f.create_dataset("big", shape=(2**40,), dtype="f4", chunks=(1024,))
+    times, values = [], []
+    for name in ["parts_2.h5", "parts_1.h5"]:
+        with h5py.File(os.path.join(HERE, name)) as f:
+            times += plain(f["time"][()])
+            values += plain(f["temp"][()])
+    EXPECTED["parts_*.h5"] = {"time": times, "station": [101, 102], "temp": values}
+
+
 def cube_files():
     """Three yearly NetCDF-4 files of a monthly time x lat x lon cube for the differential
     tests of the dense aggregation: seeded values, a float with fill values, a float with
@@ -316,7 +346,7 @@ def main(only):
     if only:
         with open(os.path.join(HERE, "expected.json")) as f:
             EXPECTED.update(json.load(f))
-        makers = {"committed_type.nc": committed_type_file}
+        makers = {"committed_type.nc": committed_type_file, "parts_*.h5": hdf5_parts}
         for name in only:
             makers[name]()
     else:
@@ -345,6 +375,7 @@ def everything():
     hdf5_file()
     cube_files()
     committed_type_file()
+    hdf5_parts()
 
 
 if __name__ == "__main__":
