@@ -7,7 +7,7 @@
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Scalar};
 use datafusion::arrow::compute::kernels::cmp;
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
+use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 
 /// The dimensions of a table: each one's column name and coordinate values.
 pub(crate) struct Dimensions<'a>(pub Vec<(&'a str, &'a ArrayRef)>);
@@ -48,7 +48,7 @@ impl Dimensions<'_> {
     }
 
     /// The ranges on dimension indices that `filter` implies (empty when none).
-    pub(crate) fn filter_ranges(&self, filter: &Expr) -> Vec<(usize, u64, u64)> {
+    fn filter_ranges(&self, filter: &Expr) -> Vec<(usize, u64, u64)> {
         match filter {
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
                 match (left.as_ref(), right.as_ref()) {
@@ -83,6 +83,21 @@ impl Dimensions<'_> {
             },
             _ => Vec::new(),
         }
+    }
+
+    /// How each filter is pushed down: inexact when it implies a range (DataFusion still
+    /// applies it to the rows), unsupported otherwise.
+    pub(crate) fn pushdown(&self, filters: &[&Expr]) -> Vec<TableProviderFilterPushDown> {
+        filters
+            .iter()
+            .map(|f| {
+                if self.filter_ranges(f).is_empty() {
+                    TableProviderFilterPushDown::Unsupported
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect()
     }
 
     /// `base` narrowed by every filter's ranges.

@@ -415,38 +415,13 @@ fn scalar_column_type(t: &Datatype, enum_labels: bool) -> Option<DataType> {
 
 /// Reads the whole dataset as a numeric Arrow array of its own type.
 fn read_numeric(ds: &Dataset, path: &str) -> Result<ArrayRef> {
-    macro_rules! read {
-        ($t:ty, $arr:ty) => {{
-            let values = guarded(path, || ds.read_array::<$t>())?
-                .into_raw_vec_and_offset()
-                .0;
-            Arc::new(<$arr>::from(values)) as ArrayRef
-        }};
-    }
-    Ok(match numeric_type(ds.dtype()) {
-        Some(DataType::Int8) => read!(i8, Int8Array),
-        Some(DataType::Int16) => read!(i16, Int16Array),
-        Some(DataType::Int32) => read!(i32, Int32Array),
-        Some(DataType::Int64) => read!(i64, Int64Array),
-        Some(DataType::UInt8) => read!(u8, UInt8Array),
-        Some(DataType::UInt16) => read!(u16, UInt16Array),
-        Some(DataType::UInt32) => read!(u32, UInt32Array),
-        Some(DataType::UInt64) => read!(u64, UInt64Array),
-        Some(DataType::Float32) => read!(f32, Float32Array),
-        Some(DataType::Float64) => read!(f64, Float64Array),
-        _ => {
-            return plan_err!(
-                "dataset '{}' in '{path}' has unsupported type {}",
-                ds.name(),
-                type_name(ds.dtype())
-            );
-        }
-    })
+    read_numeric_slab(ds, path, None)
 }
 
-/// Reads the hyperslab `ranges` of a numeric dataset as an Arrow array of its own type.
-fn read_numeric_slab(ds: &Dataset, path: &str, ranges: &[(u64, u64)]) -> Result<ArrayRef> {
-    let selection = SliceInfo {
+/// Reads the hyperslab `ranges` (the whole dataset when `None`) of a numeric dataset as an
+/// Arrow array of its own type.
+fn read_numeric_slab(ds: &Dataset, path: &str, ranges: Option<&[(u64, u64)]>) -> Result<ArrayRef> {
+    let selection = ranges.map(|ranges| SliceInfo {
         selections: ranges
             .iter()
             .map(|(start, end)| SliceInfoElem::Slice {
@@ -455,12 +430,15 @@ fn read_numeric_slab(ds: &Dataset, path: &str, ranges: &[(u64, u64)]) -> Result<
                 step: 1,
             })
             .collect(),
-    };
+    });
     macro_rules! read {
         ($t:ty, $arr:ty) => {{
-            let values = guarded(path, || ds.read_slice::<$t>(&selection))?
-                .into_raw_vec_and_offset()
-                .0;
+            let values = match &selection {
+                Some(selection) => guarded(path, || ds.read_slice::<$t>(selection))?,
+                None => guarded(path, || ds.read_array::<$t>())?,
+            }
+            .into_raw_vec_and_offset()
+            .0;
             Arc::new(<$arr>::from(values)) as ArrayRef
         }};
     }
@@ -783,7 +761,7 @@ impl Hdf5Layout {
         let rows: u64 = shape.iter().product();
         let rows = usize::try_from(rows).unwrap_or(usize::MAX);
         let array = match &self.columns[k].kind {
-            ColumnKind::Numeric if !whole => return read_numeric_slab(ds, path, ranges),
+            ColumnKind::Numeric if !whole => return read_numeric_slab(ds, path, Some(ranges)),
             ColumnKind::Numeric => read_numeric(ds, path)?,
             ColumnKind::Strings => {
                 Arc::new(StringArray::from(guarded(path, || ds.read_strings())?))

@@ -39,12 +39,22 @@ impl Drop for LibFile {
     fn drop(&mut self) {
         // Closed while no other thread can open the same file again.
         let _open = OPEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        quiet();
         drop(self.file.take());
     }
 }
 
+/// Turns off HDF5's automatic error printing on this thread. It is per thread and libnetcdf
+/// turns it off only on the thread that initialised it, so every other thread would print
+/// the errors of libnetcdf's own probing (`HDF5-DIAG: ... can't locate attribute
+/// '_QuantizeBitRoundNumberOfSignificantBits'`) to stderr.
+fn quiet() {
+    hdf5_metno::silence_errors(true);
+}
+
 /// Runs a call into the bindings (which panic on some C errors), naming the file on failure.
 fn guarded<T>(path: &str, f: impl FnOnce() -> netcdf::Result<T>) -> Result<T> {
+    quiet();
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => exec_err!("cannot read netcdf file '{path}' with libnetcdf: {e}"),
@@ -105,6 +115,7 @@ impl LibFile {
         var: &NcVariable,
         sel: &NcSliceInfo,
     ) -> Result<ArrayRef> {
+        quiet();
         let Some(handle) = self
             .file
             .as_ref()

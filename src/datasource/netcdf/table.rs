@@ -58,18 +58,7 @@ impl TableProvider for NetCdfTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        // Inexact: DataFusion still applies the filter to the rows (see `Dimensions`).
-        let dims = self.dimensions();
-        Ok(filters
-            .iter()
-            .map(|f| {
-                if dims.filter_ranges(f).is_empty() {
-                    TableProviderFilterPushDown::Unsupported
-                } else {
-                    TableProviderFilterPushDown::Inexact
-                }
-            })
-            .collect())
+        Ok(self.dimensions().pushdown(filters))
     }
 
     fn statistics(&self) -> Option<Statistics> {
