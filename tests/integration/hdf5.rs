@@ -148,7 +148,7 @@ async fn files_pointing_outside_are_refused_unless_allowed() {
 }
 
 /// Rows of an info table as `kind|group|name|type|shape|details`.
-async fn info_rows(sql: &str) -> Vec<String> {
+pub(crate) async fn info_rows(sql: &str) -> Vec<String> {
     let b = query(sql).await;
     let cols: Vec<Vec<Value>> = ["kind", "group", "name", "type", "shape", "details"]
         .iter()
@@ -164,7 +164,7 @@ async fn info_rows(sql: &str) -> Vec<String> {
         .collect()
 }
 
-fn assert_has(rows: &[String], needle: &str) {
+pub(crate) fn assert_has(rows: &[String], needle: &str) {
     assert!(
         rows.iter().any(|r| r.contains(needle)),
         "{needle} not in\n{}",
@@ -212,4 +212,118 @@ async fn info_functions_list_groups_variables_and_attributes() {
     ))
     .await;
     assert_eq!(rows, ["dimension|/|time||3|unlimited"]);
+}
+
+fn explain_text(batches: &[quiver::datafusion::arrow::array::RecordBatch]) -> String {
+    quiver::datafusion::arrow::util::pretty::pretty_format_batches(batches)
+        .expect("format")
+        .to_string()
+}
+
+#[tokio::test]
+async fn several_files_concatenate_along_the_first_dimension() {
+    let exp = expected();
+    let parts = &exp["parts_*.h5"];
+    let glob = fixture("parts_*.h5");
+    let b = query(&format!(
+        "SELECT time, station, temp FROM read_hdf5('{glob}', 'temp') ORDER BY time, station"
+    ))
+    .await;
+    assert_values(&json_column(&b, "temp"), &parts["temp"], "temp");
+    let times: Vec<Value> = parts["time"]
+        .as_array()
+        .expect("time")
+        .iter()
+        .flat_map(|t| std::iter::repeat_n(t.clone(), 2))
+        .collect();
+    assert_values(&json_column(&b, "time"), &Value::from(times), "time");
+    // The scan itself emits the files in time order (parts_2.h5 holds the earlier times).
+    let b = query(&format!(
+        "SELECT time FROM read_hdf5('{glob}', 'temp') LIMIT 1"
+    ))
+    .await;
+    assert_eq!(json_column(&b, "time"), vec![Value::from(0.0)]);
+    let b = query(&format!(
+        "SELECT count(*) AS n FROM read_hdf5(['{}', '{}'], dataset => '/temp')",
+        fixture("parts_1.h5"),
+        fixture("parts_2.h5")
+    ))
+    .await;
+    assert_eq!(json_column(&b, "n"), vec![Value::from(12.0)]);
+    let err = query_err(&format!(
+        "SELECT * FROM read_hdf5(['{}', '{}'], 'temp')",
+        fixture("parts_1.h5"),
+        fixture("mismatch_parts.h5")
+    ))
+    .await;
+    assert!(
+        err.contains("cannot concatenate")
+            && err.contains("parts_1.h5")
+            && err.contains("mismatch_parts.h5")
+            && err.contains("\"station\""),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn dimension_filters_read_only_their_hyperslab() {
+    let exp = expected();
+    let parts = &exp["parts_*.h5"];
+    let glob = fixture("parts_*.h5");
+    let sql = format!(
+        "SELECT temp FROM read_hdf5('{glob}', 'temp') WHERE time BETWEEN 2 AND 3 AND station = 102"
+    );
+    let b = query(&format!("{sql} ORDER BY time")).await;
+    let temp = parts["temp"].as_array().expect("temp");
+    assert_values(
+        &json_column(&b, "temp"),
+        &Value::from(vec![temp[5].clone(), temp[7].clone()]),
+        "slab across two files",
+    );
+    let text = explain_text(&query(&format!("EXPLAIN {sql}")).await);
+    assert!(
+        text.contains("ranges=[time[2..4], station[1..2]]"),
+        "{text}"
+    );
+    assert!(text.contains("files=2"), "{text}");
+
+    // Index columns of a dataset without dimension scales, numeric and compound.
+    let ds = &exp["sample.h5"]["datasets"];
+    let f = fixture("sample.h5");
+    let b = query(&format!(
+        "SELECT cube FROM read_hdf5('{f}', 'grid/cube') WHERE dim_1 = 1 AND dim_2 >= 2 ORDER BY dim_0, dim_2"
+    ))
+    .await;
+    let cube = ds["grid/cube"]["values"].as_array().expect("cube");
+    let want: Vec<Value> = [6, 7, 18, 19].iter().map(|i| cube[*i].clone()).collect();
+    assert_values(&json_column(&b, "cube"), &Value::from(want), "cube slab");
+    let b = query(&format!(
+        "SELECT id, name FROM read_hdf5('{f}', 'table') WHERE dim_0 >= 1 ORDER BY dim_0"
+    ))
+    .await;
+    let ids = ds["table"]["fields"]["id"].as_array().expect("id");
+    assert_values(
+        &json_column(&b, "id"),
+        &Value::from(ids[1..].to_vec()),
+        "table slab",
+    );
+    let b = query(&format!(
+        "SELECT count(*) AS n FROM read_hdf5('{f}', 'grid/cube') WHERE dim_0 > 5"
+    ))
+    .await;
+    assert_eq!(json_column(&b, "n"), vec![Value::from(0.0)]);
+}
+
+#[tokio::test]
+async fn absurd_dimension_sizes_are_refused_before_allocation() {
+    // 2^40 float32 elements declared (no chunk written): an error, not an allocation failure.
+    let f = fixture("huge_dims.h5");
+    let err = query_err(&format!("SELECT count(*) FROM read_hdf5('{f}', 'big')")).await;
+    assert!(
+        err.contains("dimension \"dim_0\" of dataset '/big'")
+            && err.contains(&f)
+            && err.contains("1099511627776 elements")
+            && err.contains("1073741824"),
+        "{err}"
+    );
 }

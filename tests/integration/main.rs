@@ -16,6 +16,7 @@ mod gpu;
 mod hdf5;
 mod mutation;
 mod netcdf;
+mod netcdf_fallback;
 mod netcdf_fixtures;
 mod netcdf_write;
 mod odbc;

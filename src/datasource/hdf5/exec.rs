@@ -1,5 +1,7 @@
-//! `Hdf5Exec`: reads the projected columns of one HDF5 dataset off the tokio workers and
-//! emits batches whose index columns follow the dataset's C order (last dimension fastest).
+//! `Hdf5Exec`: reads the projected columns of an HDF5 dataset (one file or several
+//! concatenated along dimension 0) over the index ranges the filters left, off the tokio
+//! workers, and emits batches whose dimension columns follow C order (last dimension
+//! fastest).
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,11 +21,13 @@ use datafusion::physical_plan::{
 
 use super::schema::Hdf5Layout;
 
-/// Scans one HDF5 dataset in one partition.
+/// Scans an HDF5 dataset in one partition.
 #[derive(Debug)]
 pub struct Hdf5Exec {
     layout: Arc<Hdf5Layout>,
     projection: Vec<usize>,
+    /// The index range `[start, end)` read along each dimension.
+    ranges: Vec<(u64, u64)>,
     limit: Option<usize>,
     batch_size: usize,
     schema: SchemaRef,
@@ -34,6 +38,7 @@ impl Hdf5Exec {
     pub(crate) fn try_new(
         layout: Arc<Hdf5Layout>,
         projection: Vec<usize>,
+        ranges: Vec<(u64, u64)>,
         limit: Option<usize>,
         batch_size: usize,
     ) -> Result<Self> {
@@ -47,6 +52,7 @@ impl Hdf5Exec {
         Ok(Self {
             layout,
             projection,
+            ranges,
             limit,
             batch_size: batch_size.max(1),
             schema,
@@ -55,48 +61,82 @@ impl Hdf5Exec {
     }
 
     fn rows(&self) -> usize {
-        let rows = usize::try_from(self.layout.num_rows()).unwrap_or(usize::MAX);
+        let rows: u64 = self.ranges.iter().map(|(a, b)| b - a).product();
+        let rows = usize::try_from(rows).unwrap_or(usize::MAX);
         rows.min(self.limit.unwrap_or(usize::MAX))
     }
 
-    /// Reads everything the projection needs into batches.
+    /// Reads everything the projection needs into batches, file by file.
     fn read(&self) -> Result<Vec<RecordBatch>> {
         let layout = &self.layout;
         let ndims = layout.dims.len();
-        let rows = self.rows();
-        let sizes: Vec<u64> = layout.dims.iter().map(|d| d.size).collect();
+        let counts: Vec<u64> = self.ranges.iter().map(|(a, b)| b - a).collect();
         let strides: Vec<u64> = (0..ndims)
-            .map(|k| sizes[k + 1..].iter().product())
+            .map(|k| counts[k + 1..].iter().product())
             .collect();
-        let mut values: Vec<Option<ArrayRef>> = vec![None; layout.columns.len()];
-        for &col in &self.projection {
-            if col >= ndims {
-                values[col - ndims] = Some(layout.read_column(col - ndims)?);
-            }
-        }
+        // Rows per index along dimension 0 (1 for a scalar dataset).
+        let inner: u64 = counts.iter().skip(1).product();
+        let mut left = self.rows() as u64;
         let mut batches = Vec::new();
-        let mut offset = 0;
-        while offset < rows {
-            let len = self.batch_size.min(rows - offset);
-            let mut columns = Vec::with_capacity(self.projection.len());
+        for (index, file) in layout.files.iter().enumerate() {
+            if left == 0 {
+                break;
+            }
+            let mut local = self.ranges.clone();
+            let first = match local.first_mut() {
+                Some(r0) => {
+                    let start = r0.0.max(file.offset);
+                    let end = r0.1.min(file.offset + file.len);
+                    if start >= end {
+                        continue;
+                    }
+                    let rows = ((end - start) * inner).min(left);
+                    *r0 = (
+                        start - file.offset,
+                        start - file.offset + rows.div_ceil(inner),
+                    );
+                    start
+                }
+                None => 0,
+            };
+            let rows = local.iter().map(|(a, b)| b - a).product::<u64>().min(left);
+            let mut values: Vec<Option<ArrayRef>> = vec![None; layout.columns.len()];
             for &col in &self.projection {
-                if col < ndims {
-                    let indices: UInt64Array = (offset as u64..(offset + len) as u64)
-                        .map(|r| (r / strides[col]) % sizes[col].max(1))
-                        .collect::<Vec<_>>()
-                        .into();
-                    columns.push(take(layout.dims[col].values.as_ref(), &indices, None)?);
-                } else if let Some(array) = &values[col - ndims] {
-                    columns.push(array.slice(offset, len));
+                if col >= ndims {
+                    values[col - ndims] = Some(layout.read_column(index, col - ndims, &local)?);
                 }
             }
-            let options = RecordBatchOptions::new().with_row_count(Some(len));
-            batches.push(RecordBatch::try_new_with_options(
-                Arc::clone(&self.schema),
-                columns,
-                &options,
-            )?);
-            offset += len;
+            let mut offset = 0;
+            while offset < rows {
+                let len = (self.batch_size as u64).min(rows - offset);
+                let mut columns = Vec::with_capacity(self.projection.len());
+                for &col in &self.projection {
+                    if col < ndims {
+                        let indices: UInt64Array = (offset..offset + len)
+                            .map(|r| {
+                                let i = (r / strides[col]) % counts[col].max(1);
+                                if col == 0 {
+                                    first + i
+                                } else {
+                                    self.ranges[col].0 + i
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                            .into();
+                        columns.push(take(layout.dims[col].values.as_ref(), &indices, None)?);
+                    } else if let Some(array) = &values[col - ndims] {
+                        columns.push(array.slice(offset as usize, len as usize));
+                    }
+                }
+                let options = RecordBatchOptions::new().with_row_count(Some(len as usize));
+                batches.push(RecordBatch::try_new_with_options(
+                    Arc::clone(&self.schema),
+                    columns,
+                    &options,
+                )?);
+                offset += len;
+            }
+            left -= rows;
         }
         Ok(batches)
     }
@@ -109,12 +149,19 @@ impl DisplayAs for Hdf5Exec {
             .iter()
             .map(|i| self.layout.schema.field(*i).name().as_str())
             .collect();
+        let ranges: Vec<String> = self
+            .ranges
+            .iter()
+            .enumerate()
+            .map(|(k, (a, b))| format!("{}[{a}..{b}]", self.layout.schema.field(k).name()))
+            .collect();
         write!(
             f,
-            "Hdf5Exec: file={}, dataset={}, projection=[{}]",
-            self.layout.path,
+            "Hdf5Exec: files={}, dataset={}, projection=[{}], ranges=[{}]",
+            self.layout.files.len(),
             self.layout.dataset_path,
-            columns.join(", ")
+            columns.join(", "),
+            ranges.join(", ")
         )?;
         if let Some(limit) = self.limit {
             write!(f, ", limit={limit}")?;
@@ -155,6 +202,7 @@ impl ExecutionPlan for Hdf5Exec {
         let exec = Hdf5Exec {
             layout: Arc::clone(&self.layout),
             projection: self.projection.clone(),
+            ranges: self.ranges.clone(),
             limit: self.limit,
             batch_size: self.batch_size,
             schema: Arc::clone(&self.schema),

@@ -1,6 +1,6 @@
-//! Ways to reach an HDF5 dataset from SQL: `read_hdf5(path, dataset, enum_labels => true,
-//! allow_external => false)`, `CREATE EXTERNAL TABLE ... STORED AS HDF5 LOCATION 'f.h5'
-//! OPTIONS ('dataset' '/grid/elev')`, and `hdf5_info(path)`.
+//! Ways to reach an HDF5 dataset from SQL: `read_hdf5(paths, dataset, enum_labels => true,
+//! allow_external => false)` (a file, glob or list of files), `CREATE EXTERNAL TABLE ...
+//! STORED AS HDF5 LOCATION 'f*.h5' OPTIONS ('dataset' '/grid/elev')`, and `hdf5_info(path)`.
 
 use std::sync::Arc;
 
@@ -12,10 +12,11 @@ use quiver_sql::{NamedArgsTableFunction, TableFunctionArgs};
 use super::info::hdf5_info_table;
 use super::schema::Hdf5Options;
 use super::table::Hdf5Table;
-use crate::datasource::files::{boolean, string};
+use crate::datasource::expand_local_paths;
+use crate::datasource::files::{boolean, string, string_list};
 use crate::datasource::netcdf::factory::option_bool;
 
-/// `read_hdf5('file.h5', '/group/dataset', enum_labels => true, allow_external => false)`.
+/// `read_hdf5('file*.h5', '/group/dataset', enum_labels => true, allow_external => false)`.
 #[derive(Debug, Default)]
 pub struct ReadHdf5Func;
 
@@ -27,13 +28,17 @@ impl NamedArgsTableFunction for ReadHdf5Func {
     fn create(&self, args: &TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let name = self.name();
         args.check_names(name, &["dataset", "enum_labels", "allow_external"])?;
-        let (path, mut dataset) = match args.positional.as_slice() {
-            [path] => (string(name, "path", path)?, None),
-            [path, dataset] => (
-                string(name, "path", path)?,
+        let (paths, mut dataset) = match args.positional.as_slice() {
+            [paths] => (string_list(name, paths)?, None),
+            [paths, dataset] => (
+                string_list(name, paths)?,
                 Some(string(name, "dataset", dataset)?),
             ),
-            _ => return plan_err!("{name} takes a file path and optionally a dataset path"),
+            _ => {
+                return plan_err!(
+                    "{name} takes a file path, glob or list of paths and optionally a dataset path"
+                );
+            }
         };
         let mut options = Hdf5Options::default();
         if let Some(v) = args.get("dataset") {
@@ -45,9 +50,8 @@ impl NamedArgsTableFunction for ReadHdf5Func {
         if let Some(v) = args.get("allow_external") {
             options.allow_external = boolean(name, "allow_external", v)?;
         }
-        let path = path.strip_prefix("file://").unwrap_or(&path).to_string();
         Ok(Arc::new(Hdf5Table::try_new(
-            &path,
+            &expand_local_paths(name, &paths)?,
             dataset.as_deref(),
             &options,
         )?))
@@ -99,12 +103,8 @@ impl TableProviderFactory for Hdf5TableFactory {
                 }
             }
         }
-        let [path] = cmd.locations.as_slice() else {
-            return plan_err!("STORED AS HDF5 takes one file as LOCATION");
-        };
-        let path = path.strip_prefix("file://").unwrap_or(path);
         Ok(Arc::new(Hdf5Table::try_new(
-            path,
+            &expand_local_paths("hdf5 table", &cmd.locations)?,
             dataset.as_deref(),
             &options,
         )?))

@@ -10,16 +10,19 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array, Int64Array,
+    Array, ArrayRef, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array, Int64Array,
     StringArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
 };
+use datafusion::arrow::compute::{concat, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{DataFusionError, Result, exec_err, plan_err};
 use hdf5_reader::messages::HdfMessage;
 use hdf5_reader::{
     ByteOrder, Dataset, Datatype, FilesystemExternalFileResolver, FilesystemExternalLinkResolver,
-    Hdf5File, OpenOptions, StringSize, VarLenKind,
+    Hdf5File, OpenOptions, SliceInfo, SliceInfoElem, StringSize, VarLenKind,
 };
+
+use crate::datasource::array::{check_dimensions, first_coordinate, flat_indices};
 
 /// Options of an HDF5 table.
 #[derive(Debug, Clone)]
@@ -140,11 +143,21 @@ pub(crate) struct Hdf5Dim {
     pub values: ArrayRef,
 }
 
-/// Everything a scan needs.
-pub(crate) struct Hdf5Layout {
+/// One file's copy of the dataset and its slice of dimension 0.
+pub(crate) struct Hdf5Source {
     pub path: String,
-    pub dataset_path: String,
     pub dataset: Dataset,
+    /// Global index of this file's first element along dimension 0.
+    pub offset: u64,
+    /// Its length along dimension 0 (1 for a scalar dataset).
+    pub len: u64,
+}
+
+/// Everything a scan needs: the files (concatenated along dimension 0), the dimensions
+/// with their values, the value columns and the schema.
+pub(crate) struct Hdf5Layout {
+    pub files: Vec<Hdf5Source>,
+    pub dataset_path: String,
     pub dims: Vec<Hdf5Dim>,
     pub columns: Vec<ValueColumn>,
     pub schema: SchemaRef,
@@ -153,8 +166,9 @@ pub(crate) struct Hdf5Layout {
 
 impl std::fmt::Debug for Hdf5Layout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let paths: Vec<&str> = self.files.iter().map(|f| f.path.as_str()).collect();
         f.debug_struct("Hdf5Layout")
-            .field("path", &self.path)
+            .field("files", &paths)
             .field("dataset", &self.dataset_path)
             .field("schema", &self.schema)
             .finish()
@@ -401,11 +415,30 @@ fn scalar_column_type(t: &Datatype, enum_labels: bool) -> Option<DataType> {
 
 /// Reads the whole dataset as a numeric Arrow array of its own type.
 fn read_numeric(ds: &Dataset, path: &str) -> Result<ArrayRef> {
+    read_numeric_slab(ds, path, None)
+}
+
+/// Reads the hyperslab `ranges` (the whole dataset when `None`) of a numeric dataset as an
+/// Arrow array of its own type.
+fn read_numeric_slab(ds: &Dataset, path: &str, ranges: Option<&[(u64, u64)]>) -> Result<ArrayRef> {
+    let selection = ranges.map(|ranges| SliceInfo {
+        selections: ranges
+            .iter()
+            .map(|(start, end)| SliceInfoElem::Slice {
+                start: *start,
+                end: *end,
+                step: 1,
+            })
+            .collect(),
+    });
     macro_rules! read {
         ($t:ty, $arr:ty) => {{
-            let values = guarded(path, || ds.read_array::<$t>())?
-                .into_raw_vec_and_offset()
-                .0;
+            let values = match &selection {
+                Some(selection) => guarded(path, || ds.read_slice::<$t>(selection))?,
+                None => guarded(path, || ds.read_array::<$t>())?,
+            }
+            .into_raw_vec_and_offset()
+            .0;
             Arc::new(<$arr>::from(values)) as ArrayRef
         }};
     }
@@ -465,12 +498,73 @@ pub(crate) fn attribute_text(a: &hdf5_reader::Attribute) -> Option<String> {
 }
 
 impl Hdf5Layout {
-    /// Opens `path` and lays out `dataset` (or the file's only dataset).
+    /// Opens `paths` (globs already expanded, at least one) and lays out `dataset` (or the
+    /// first file's only dataset). Several files concatenate along dimension 0, ordered by
+    /// its first value; their other dimensions' values and their columns must agree.
     pub(crate) fn try_new(
-        path: &str,
+        paths: &[String],
         dataset: Option<&str>,
         options: &Hdf5Options,
     ) -> Result<Self> {
+        let Some(first) = paths.first() else {
+            return plan_err!("read_hdf5: no files given");
+        };
+        let mut parts = vec![Self::open_one(first, dataset, options)?];
+        let dataset = Some(parts[0].dataset_path.clone());
+        for path in &paths[1..] {
+            parts.push(Self::open_one(path, dataset.as_deref(), options)?);
+        }
+        if parts.len() == 1 {
+            return Ok(parts.remove(0));
+        }
+        if parts[0].dims.is_empty() {
+            return plan_err!("cannot concatenate the scalar datasets of several files");
+        }
+        parts.sort_by(|a, b| {
+            first_coordinate(&a.dims[0].values).total_cmp(&first_coordinate(&b.dims[0].values))
+        });
+        let mut parts = parts.into_iter();
+        let Some(mut layout) = parts.next() else {
+            return plan_err!("read_hdf5: no files given");
+        };
+        let mut dim0 = vec![Arc::clone(&layout.dims[0].values)];
+        for part in parts {
+            let (a, b) = (&layout.files[0].path, &part.files[0].path);
+            let fields = |s: &SchemaRef| -> Vec<(String, DataType)> {
+                s.fields()
+                    .iter()
+                    .map(|f| (f.name().clone(), f.data_type().clone()))
+                    .collect()
+            };
+            if fields(&layout.schema) != fields(&part.schema) {
+                return plan_err!(
+                    "cannot concatenate '{a}' and '{b}': dataset '{}' has other dimensions, columns or types",
+                    layout.dataset_path
+                );
+            }
+            for (k, (x, y)) in layout.dims.iter().zip(&part.dims).enumerate().skip(1) {
+                if x.values.to_data() != y.values.to_data() {
+                    return plan_err!(
+                        "cannot concatenate '{a}' and '{b}': coordinates of dimension \"{}\" differ",
+                        layout.schema.field(k).name()
+                    );
+                }
+            }
+            let offset = layout.dims[0].size;
+            layout.dims[0].size += part.dims[0].size;
+            dim0.push(Arc::clone(&part.dims[0].values));
+            for mut file in part.files {
+                file.offset += offset;
+                layout.files.push(file);
+            }
+        }
+        let parts: Vec<&dyn Array> = dim0.iter().map(|a| a.as_ref()).collect();
+        layout.dims[0].values = concat(&parts)?;
+        Ok(layout)
+    }
+
+    /// Opens one file and lays out `dataset` (or the file's only dataset).
+    fn open_one(path: &str, dataset: Option<&str>, options: &Hdf5Options) -> Result<Self> {
         let file = open_file(path, options.allow_external)?;
         let dataset_path = match dataset {
             Some(d) => format!("/{}", d.trim_start_matches('/')),
@@ -512,6 +606,15 @@ impl Hdf5Layout {
             );
         }
         let shape = ds.shape().to_vec();
+        let dim_names: Vec<String> = (0..shape.len()).map(|k| format!("dim_{k}")).collect();
+        check_dimensions(
+            path,
+            &format!("dataset '{dataset_path}'"),
+            dim_names
+                .iter()
+                .map(String::as_str)
+                .zip(shape.iter().copied()),
+        )?;
         let name = dataset_path
             .rsplit('/')
             .next()
@@ -626,9 +729,13 @@ impl Hdf5Layout {
             })
             .unwrap_or_default();
         Ok(Self {
-            path: path.to_string(),
+            files: vec![Hdf5Source {
+                path: path.to_string(),
+                dataset: ds,
+                offset: 0,
+                len: dims.first().map(|d| d.size).unwrap_or(1),
+            }],
             dataset_path,
-            dataset: ds,
             dims,
             columns,
             schema: Arc::new(Schema::new(fields).with_metadata(globals)),
@@ -636,17 +743,25 @@ impl Hdf5Layout {
         })
     }
 
-    /// Total rows: the product of the dimension sizes (1 for a scalar).
-    pub(crate) fn num_rows(&self) -> u64 {
-        self.dims.iter().map(|d| d.size).product()
-    }
-
-    /// Reads value column `k` for the whole dataset.
-    pub(crate) fn read_column(&self, k: usize) -> Result<ArrayRef> {
-        let path = &self.path;
-        let ds = &self.dataset;
-        let rows = usize::try_from(self.num_rows()).unwrap_or(usize::MAX);
+    /// Reads value column `k` of file `file` over `ranges` (one per dimension, local to the
+    /// file): numeric datasets as a hyperslab, the others whole, then the selected elements.
+    pub(crate) fn read_column(
+        &self,
+        file: usize,
+        k: usize,
+        ranges: &[(u64, u64)],
+    ) -> Result<ArrayRef> {
+        let source = &self.files[file];
+        let (path, ds) = (&source.path, &source.dataset);
+        let shape = ds.shape().to_vec();
+        let whole = ranges
+            .iter()
+            .zip(&shape)
+            .all(|((start, end), size)| *start == 0 && end == size);
+        let rows: u64 = shape.iter().product();
+        let rows = usize::try_from(rows).unwrap_or(usize::MAX);
         let array = match &self.columns[k].kind {
+            ColumnKind::Numeric if !whole => return read_numeric_slab(ds, path, Some(ranges)),
             ColumnKind::Numeric => read_numeric(ds, path)?,
             ColumnKind::Strings => {
                 Arc::new(StringArray::from(guarded(path, || ds.read_strings())?))
@@ -671,7 +786,16 @@ impl Hdf5Layout {
                 array.len()
             );
         }
-        Ok(array)
+        if whole {
+            return Ok(array);
+        }
+        let steps: Vec<(u64, u64, u64)> = ranges.iter().map(|(a, b)| (*a, *b, 1)).collect();
+        let indices: UInt64Array = flat_indices(&shape, &steps)
+            .into_iter()
+            .map(|i| i as u64)
+            .collect::<Vec<_>>()
+            .into();
+        Ok(take(array.as_ref(), &indices, None)?)
     }
 }
 

@@ -1,5 +1,6 @@
-//! `Hdf5Table`: one HDF5 dataset as a table, with projection and LIMIT pushdown and an
-//! exact row count.
+//! `Hdf5Table`: an HDF5 dataset (of one file, or of several concatenated along dimension 0)
+//! as a table, with projection, dimension-range filter and LIMIT pushdown and an exact row
+//! count.
 
 use std::sync::Arc;
 
@@ -7,11 +8,12 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::stats::Precision;
 use datafusion::common::{Result, Statistics};
-use datafusion::logical_expr::{Expr, TableType};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::exec::Hdf5Exec;
 use super::schema::{Hdf5Layout, Hdf5Options};
+use crate::datasource::array::Dimensions;
 
 /// An HDF5 dataset as a table: rows are the product of its dimensions.
 #[derive(Debug)]
@@ -20,11 +22,28 @@ pub struct Hdf5Table {
 }
 
 impl Hdf5Table {
-    /// Opens `dataset` of `path` (the file's only dataset when `None`).
-    pub fn try_new(path: &str, dataset: Option<&str>, options: &Hdf5Options) -> Result<Self> {
+    /// Opens `dataset` of `paths` (globs already expanded; the first file's only dataset
+    /// when `None`).
+    pub fn try_new(paths: &[String], dataset: Option<&str>, options: &Hdf5Options) -> Result<Self> {
         Ok(Self {
-            layout: Arc::new(Hdf5Layout::try_new(path, dataset, options)?),
+            layout: Arc::new(Hdf5Layout::try_new(paths, dataset, options)?),
         })
+    }
+
+    fn dimensions(&self) -> Dimensions<'_> {
+        let fields = self.layout.schema.fields();
+        Dimensions(
+            self.layout
+                .dims
+                .iter()
+                .enumerate()
+                .map(|(k, d)| (fields[k].name().as_str(), &d.values))
+                .collect(),
+        )
+    }
+
+    fn full_ranges(&self) -> Vec<(u64, u64)> {
+        self.layout.dims.iter().map(|d| (0, d.size)).collect()
     }
 }
 
@@ -38,8 +57,16 @@ impl TableProvider for Hdf5Table {
         TableType::Base
     }
 
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(self.dimensions().pushdown(filters))
+    }
+
     fn statistics(&self) -> Option<Statistics> {
-        let rows = usize::try_from(self.layout.num_rows()).ok()?;
+        let rows: u64 = self.layout.dims.iter().map(|d| d.size).product();
+        let rows = usize::try_from(rows).ok()?;
         Some(Statistics::new_unknown(&self.layout.schema).with_num_rows(Precision::Exact(rows)))
     }
 
@@ -47,7 +74,7 @@ impl TableProvider for Hdf5Table {
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let projection = match projection {
@@ -57,6 +84,7 @@ impl TableProvider for Hdf5Table {
         Ok(Arc::new(Hdf5Exec::try_new(
             Arc::clone(&self.layout),
             projection,
+            self.dimensions().narrow(self.full_ranges(), filters),
             limit,
             state.config().batch_size(),
         )?))

@@ -164,9 +164,10 @@ impl UrlTableFactory for NetCdfUrlTableFactory {
     async fn try_new(&self, url: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let lower = url.to_ascii_lowercase();
         if HDF5_SUFFIXES.iter().any(|s| lower.ends_with(s)) {
-            let url = url.strip_prefix("file://").unwrap_or(url).to_string();
+            let url = url.to_string();
             let table = tokio::task::spawn_blocking(move || {
-                Hdf5Table::try_new(&url, None, &Hdf5Options::default())
+                let paths = expand_local_paths("hdf5", &[url])?;
+                Hdf5Table::try_new(&paths, None, &Hdf5Options::default())
             })
             .await
             .map_err(|e| {

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use datafusion::catalog::TableProvider;
 use datafusion::common::Result;
 use hdf5_reader::messages::HdfMessage;
-use netcdf_reader::{NcFile, NcGroup, NcType};
+use netcdf_reader::{NcGroup, NcType};
 
-use super::schema::{attr_text, guarded, nc4_storage, open_file};
+use super::schema::{attr_text, nc4_storage};
+use super::source::NcSource;
 use crate::datasource::hdf5::info::{InfoRows, filter_name};
 
 /// A NetCDF type's CDL name.
@@ -146,19 +147,12 @@ fn walk(g: &NcGroup, path: &str, h5: Option<&hdf5_reader::Hdf5File>, rows: &mut 
 
 /// The `netcdf_info` table of `path`.
 pub(crate) fn netcdf_info_table(path: &str) -> Result<Arc<dyn TableProvider>> {
-    let file: NcFile = open_file(path)?;
-    let root = guarded(path, || file.root_group())?;
-    let format = format!("{:?}", file.format());
+    let file = NcSource::open(path)?;
+    let root = file.root(path)?;
+    let details = format!("format={:?}, reader={}", file.format(), file.reader());
     let h5 = nc4_storage(path, &file);
     let mut rows = InfoRows::default();
-    rows.push(
-        "group",
-        "/",
-        "/",
-        None,
-        None,
-        Some(format!("format={format}")),
-    );
+    rows.push("group", "/", "/", None, None, Some(details));
     walk(root, "/", h5.as_ref(), &mut rows);
     rows.into_table()
 }

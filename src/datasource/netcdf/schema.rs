@@ -4,22 +4,17 @@
 //! concatenated here along their record (unlimited or `time`) dimension.
 
 use std::collections::HashMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array, Int64Array,
-    StringArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
-};
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array};
 use datafusion::arrow::compute::concat;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::common::{DataFusionError, Result, exec_err, plan_err};
-use netcdf_reader::{
-    NcAttrValue, NcAttribute, NcFile, NcFormat, NcMetadataMode, NcOpenOptions, NcSliceInfo,
-    NcSliceInfoElem, NcType, NcVariable,
-};
+use datafusion::common::{Result, plan_err};
+use netcdf_reader::{NcAttrValue, NcAttribute, NcFormat, NcSliceInfo, NcType, NcVariable};
 
 use super::cf::{CfDecode, decodable_time_ref, decode_times};
+use super::source::NcSource;
+use crate::datasource::array::{check_dimensions, first_coordinate};
 
 /// Options of a NetCDF table.
 #[derive(Debug, Clone)]
@@ -65,7 +60,7 @@ impl Default for NetCdfOptions {
 /// One open file and its slice of the concatenation dimension.
 pub(crate) struct SourceFile {
     pub path: String,
-    pub file: Arc<NcFile>,
+    pub file: Arc<NcSource>,
     /// Global index of this file's first element along dimension 0.
     pub offset: u64,
     /// Its length along dimension 0.
@@ -114,134 +109,13 @@ pub(crate) struct ArrayLayout {
     pub schema: SchemaRef,
 }
 
-/// Opens one file, strictly first, then in lossy metadata mode when an attribute cannot be
-/// decoded; a panic in the reader becomes an error.
-pub(crate) fn open_file(path: &str) -> Result<NcFile> {
-    let open = |mode: NcMetadataMode| -> Result<NcFile> {
-        let options = NcOpenOptions {
-            chunk_cache_bytes: 0,
-            metadata_mode: mode,
-            ..Default::default()
-        };
-        let file = guarded(path, || NcFile::open_with_options(path, options))?;
-        guarded(path, || file.variables().map(|_| ()))?;
-        Ok(file)
-    };
-    match open(NcMetadataMode::Strict) {
-        Ok(file) => Ok(file),
-        Err(strict) if strict.to_string().contains("could not be decoded") => {
-            match open(NcMetadataMode::Lossy) {
-                Ok(file) => {
-                    let reason = strict.strip_backtrace();
-                    let reason = reason.trim_start_matches("Execution error: cannot read ");
-                    log::warn!("{reason}; attributes that cannot be decoded are left out");
-                    Ok(file)
-                }
-                Err(_) => Err(strict),
-            }
-        }
-        Err(e) => Err(e),
-    }
-}
-
 /// The HDF5 view of a NetCDF-4 file, for storage details (chunking, filters) that
 /// netcdf-reader does not expose; None for classic files or when it cannot be opened.
-pub(crate) fn nc4_storage(path: &str, file: &NcFile) -> Option<hdf5_reader::Hdf5File> {
+pub(crate) fn nc4_storage(path: &str, file: &NcSource) -> Option<hdf5_reader::Hdf5File> {
     match file.format() {
         NcFormat::Nc4 | NcFormat::Nc4Classic => hdf5_reader::Hdf5File::open(path).ok(),
         _ => None,
     }
-}
-
-/// Runs a reader call, turning its error or panic into an error that names the file.
-pub(crate) fn guarded<T>(path: &str, f: impl FnOnce() -> netcdf_reader::Result<T>) -> Result<T> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(netcdf_reader::Error::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
-            plan_err!("no such file: '{path}'")
-        }
-        Ok(Err(e)) => Err(DataFusionError::Execution(format!(
-            "cannot read netcdf file '{path}': {}",
-            lower_first(&e.to_string())
-        ))),
-        Err(_) => exec_err!("cannot read netcdf file '{path}': the reader panicked"),
-    }
-}
-
-fn lower_first(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) if !s.starts_with("HDF5") && !s.starts_with("I/O") => {
-            c.to_lowercase().chain(chars).collect()
-        }
-        _ => s.to_string(),
-    }
-}
-
-/// Reads a hyperslab of `var` (at `name`, its path from the root group) as an Arrow array
-/// of the variable's own type.
-pub(crate) fn read_slab(
-    file: &NcFile,
-    path: &str,
-    name: &str,
-    var: &NcVariable,
-    sel: &NcSliceInfo,
-) -> Result<ArrayRef> {
-    macro_rules! read {
-        ($t:ty, $arr:ty) => {{
-            let values = guarded(path, || file.read_variable_slice::<$t>(name, sel))?
-                .into_raw_vec_and_offset()
-                .0;
-            Arc::new(<$arr>::from(values)) as ArrayRef
-        }};
-    }
-    Ok(match var.dtype {
-        NcType::Byte => read!(i8, Int8Array),
-        NcType::UByte => read!(u8, UInt8Array),
-        NcType::Short => read!(i16, Int16Array),
-        NcType::UShort => read!(u16, UInt16Array),
-        NcType::Int => read!(i32, Int32Array),
-        NcType::UInt => read!(u32, UInt32Array),
-        NcType::Int64 => read!(i64, Int64Array),
-        NcType::UInt64 => read!(u64, UInt64Array),
-        NcType::Float => read!(f32, Float32Array),
-        NcType::Double => read!(f64, Float64Array),
-        NcType::String => {
-            let all = guarded(path, || file.read_variable_as_strings(name))?;
-            let picked = slab_indices(&var.shape(), sel)
-                .into_iter()
-                .map(|i| all.get(i).cloned())
-                .collect::<Vec<_>>();
-            Arc::new(StringArray::from(picked)) as ArrayRef
-        }
-        ref other => {
-            return plan_err!("variable \"{name}\" in '{path}' has unsupported type {other:?}");
-        }
-    })
-}
-
-/// Flat (C order) indices of the elements a hyperslab selects from an array of `shape`.
-fn slab_indices(shape: &[u64], sel: &NcSliceInfo) -> Vec<usize> {
-    let mut ranges = Vec::with_capacity(shape.len());
-    for (k, size) in shape.iter().enumerate() {
-        let (start, end, step) = match sel.selections.get(k) {
-            Some(NcSliceInfoElem::Slice { start, end, step }) => {
-                (*start, (*end).min(*size), (*step).max(1))
-            }
-            Some(NcSliceInfoElem::Index(i)) => (*i, (*i + 1).min(*size), 1),
-            None => (0, *size, 1),
-        };
-        ranges.push((start..end).step_by(step as usize).collect::<Vec<u64>>());
-    }
-    let mut out = vec![0usize];
-    for (k, r) in ranges.iter().enumerate() {
-        let stride: u64 = shape[k + 1..].iter().product();
-        out = out
-            .iter()
-            .flat_map(|base| r.iter().map(move |i| base + (*i * stride) as usize))
-            .collect();
-    }
-    out
 }
 
 /// The Arrow type of a numeric NetCDF type.
@@ -323,16 +197,13 @@ fn dim_names(v: &NcVariable) -> Vec<String> {
 
 /// The variables of `group` (empty = the root group).
 pub(crate) fn scope_vars<'a>(
-    file: &'a NcFile,
+    file: &'a NcSource,
     path: &str,
     group: &str,
 ) -> Result<&'a [NcVariable]> {
-    if group.is_empty() {
-        return guarded(path, || file.variables());
-    }
-    match guarded(path, || file.group(group)) {
-        Ok(g) => Ok(g.variables.as_slice()),
-        Err(_) => plan_err!("no group \"/{group}\" in '{path}'"),
+    match file.root(path)?.group(group) {
+        Some(g) => Ok(g.variables.as_slice()),
+        None => plan_err!("no group \"/{group}\" in '{path}'"),
     }
 }
 
@@ -362,7 +233,7 @@ pub(crate) fn var_path(group: &str, name: &str) -> String {
 
 /// The variables to read from `file`: those named, or the default choice.
 fn choose_variables(
-    file: &NcFile,
+    file: &NcSource,
     path: &str,
     group: &str,
     wanted: &[String],
@@ -406,7 +277,7 @@ fn choose_variables(
 /// The coordinate values of `dim` in one file (or its indices), decoded when asked. The
 /// coordinate variable is looked up in `group`, then in its ancestors.
 fn coordinate(
-    file: &NcFile,
+    file: &NcSource,
     path: &str,
     group: &str,
     dim: &str,
@@ -430,7 +301,7 @@ fn coordinate(
         let indices: Vec<i64> = (0..size as i64).collect();
         return Ok((Arc::new(Int64Array::from(indices)), HashMap::new()));
     };
-    let raw = read_slab(file, path, &full_name, var, &NcSliceInfo::all(1))?;
+    let raw = file.read_slab(path, &full_name, var, &NcSliceInfo::all(1))?;
     let values = match decodable_time_ref(var).filter(|_| times) {
         Some(time_ref) => decode_times(&raw, &time_ref, path, dim)?,
         None => raw,
@@ -444,7 +315,7 @@ impl ArrayLayout {
         let Some(first_path) = paths.first() else {
             return plan_err!("read_netcdf: no files given");
         };
-        let first = open_file(first_path)?;
+        let first = NcSource::open(first_path)?;
         let group = options.group_path();
         let names = choose_variables(&first, first_path, group, &options.variables)?;
         let all_vars = scope_vars(&first, first_path, group)?.to_vec();
@@ -487,9 +358,9 @@ impl ArrayLayout {
         let mut dim_columns = Vec::new();
         let mut files = Vec::new();
         // Per file: its handle, coordinates of every dimension, length along dim 0.
-        let mut per_file: Vec<(String, NcFile, Vec<ArrayRef>)> = Vec::new();
+        let mut per_file: Vec<(String, NcSource, Vec<ArrayRef>)> = Vec::new();
         let mut dim_meta = Vec::new();
-        let opened = std::iter::once(Ok(first)).chain(paths[1..].iter().map(|p| open_file(p)));
+        let opened = std::iter::once(Ok(first)).chain(paths[1..].iter().map(|p| NcSource::open(p)));
         for (path, file) in paths.iter().zip(opened) {
             let file = file?;
             let file_vars = scope_vars(&file, path, group)?;
@@ -519,6 +390,11 @@ impl ArrayLayout {
                 .find(|fv| fv.name == names[0])
                 .map(|v| v.shape())
                 .unwrap_or(shape);
+            check_dimensions(
+                path,
+                &format!("variable \"{}\"", names[0]),
+                dims.iter().map(String::as_str).zip(shape.iter().copied()),
+            )?;
             dim_meta.clear();
             for (dim, size) in dims.iter().zip(&shape) {
                 let (values, meta) = coordinate(&file, path, group, dim, *size, options.times())?;
@@ -532,18 +408,8 @@ impl ArrayLayout {
                 return plan_err!("cannot concatenate scalar variables of several files");
             }
             // Order by the first coordinate value along dimension 0, not by file name.
-            let key = |c: &ArrayRef| -> f64 {
-                datafusion::arrow::compute::cast(c, &DataType::Float64)
-                    .ok()
-                    .and_then(|a| {
-                        a.as_any()
-                            .downcast_ref::<Float64Array>()
-                            .filter(|a| !a.is_empty() && a.is_valid(0))
-                            .map(|a| a.value(0))
-                    })
-                    .unwrap_or(f64::INFINITY)
-            };
-            per_file.sort_by(|a, b| key(&a.2[0]).total_cmp(&key(&b.2[0])));
+            per_file
+                .sort_by(|a, b| first_coordinate(&a.2[0]).total_cmp(&first_coordinate(&b.2[0])));
             let (first_path, _, first_coords) = &per_file[0];
             for (path, _, coords) in &per_file[1..] {
                 for (k, dim) in dims.iter().enumerate().skip(1) {
@@ -620,7 +486,7 @@ impl ArrayLayout {
         }
         let globals = files
             .first()
-            .map(|f| guarded(&f.path, || f.file.global_attributes()).map(metadata))
+            .map(|f| f.file.root(&f.path).map(|root| metadata(&root.attributes)))
             .transpose()?
             .unwrap_or_default();
         let schema = Arc::new(Schema::new(fields).with_metadata(globals));
@@ -635,7 +501,7 @@ impl ArrayLayout {
     /// The variable at `path` (from the root group) in file `index`.
     pub(crate) fn variable(&self, index: usize, path: &str) -> Result<&NcVariable> {
         let f = &self.files[index];
-        guarded(&f.path, || f.file.variable(path))
+        f.file.variable(&f.path, path)
     }
 
     /// Reads data variable `var` (an index into `vars`) of file `file` over `selection`
@@ -648,13 +514,9 @@ impl ArrayLayout {
     ) -> Result<ArrayRef> {
         let (source, column) = (&self.files[file], &self.vars[var]);
         let variable = self.variable(file, &column.path)?;
-        let array = read_slab(
-            &source.file,
-            &source.path,
-            &column.path,
-            variable,
-            selection,
-        )?;
+        let array = source
+            .file
+            .read_slab(&source.path, &column.path, variable, selection)?;
         match &column.decode {
             Some(decode) => decode.apply(array),
             None => Ok(array),

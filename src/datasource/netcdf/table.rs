@@ -3,19 +3,16 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, BooleanArray, Scalar};
-use datafusion::arrow::compute::kernels::cmp;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::stats::Precision;
-use datafusion::common::{Result, ScalarValue, Statistics};
-use datafusion::logical_expr::{
-    Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
-};
+use datafusion::common::{Result, Statistics};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::exec::NetCdfExec;
 use super::schema::{ArrayLayout, NetCdfOptions};
+use crate::datasource::array::Dimensions;
 
 /// NetCDF files as a table: rows are the product of the selected variables' dimensions.
 #[derive(Debug)]
@@ -36,77 +33,14 @@ impl NetCdfTable {
         })
     }
 
-    /// The index range of dimension column `column` that `op literal` keeps, if `column` is
-    /// a dimension column and the literal converts to its type.
-    fn dim_range(
-        &self,
-        column: &str,
-        op: Operator,
-        literal: &ScalarValue,
-    ) -> Option<(usize, u64, u64)> {
-        let k = self.layout.dims.iter().position(|d| d.name == column)?;
-        let values = &self.layout.dims[k].values;
-        let literal = literal.cast_to(values.data_type()).ok()?;
-        if literal.is_null() {
-            return None;
-        }
-        let scalar = Scalar::new(literal.to_array().ok()?);
-        let mask: BooleanArray = match op {
-            Operator::Eq => cmp::eq(values, &scalar),
-            Operator::Gt => cmp::gt(values, &scalar),
-            Operator::GtEq => cmp::gt_eq(values, &scalar),
-            Operator::Lt => cmp::lt(values, &scalar),
-            Operator::LtEq => cmp::lt_eq(values, &scalar),
-            _ => return None,
-        }
-        .ok()?;
-        let kept = |i: &usize| mask.is_valid(*i) && mask.value(*i);
-        let first = (0..mask.len()).find(kept);
-        let last = (0..mask.len()).rev().find(kept);
-        Some(match (first, last) {
-            (Some(a), Some(b)) => (k, a as u64, b as u64 + 1),
-            _ => (k, 0, 0),
-        })
-    }
-
-    /// The ranges on dimension indices that `filter` implies (empty when none).
-    fn filter_ranges(&self, filter: &Expr) -> Vec<(usize, u64, u64)> {
-        match filter {
-            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                match (left.as_ref(), right.as_ref()) {
-                    (Expr::Column(c), Expr::Literal(v, _)) => {
-                        self.dim_range(&c.name, *op, v).into_iter().collect()
-                    }
-                    (Expr::Literal(v, _), Expr::Column(c)) => {
-                        let swapped = op.swap();
-                        swapped
-                            .and_then(|op| self.dim_range(&c.name, op, v))
-                            .into_iter()
-                            .collect()
-                    }
-                    (l, r) if *op == Operator::And => {
-                        let mut out = self.filter_ranges(l);
-                        out.extend(self.filter_ranges(r));
-                        out
-                    }
-                    _ => Vec::new(),
-                }
-            }
-            Expr::Between(Between {
-                expr,
-                negated: false,
-                low,
-                high,
-            }) => match (expr.as_ref(), low.as_ref(), high.as_ref()) {
-                (Expr::Column(c), Expr::Literal(lo, _), Expr::Literal(hi, _)) => self
-                    .dim_range(&c.name, Operator::GtEq, lo)
-                    .into_iter()
-                    .chain(self.dim_range(&c.name, Operator::LtEq, hi))
-                    .collect(),
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
-        }
+    fn dimensions(&self) -> Dimensions<'_> {
+        Dimensions(
+            self.layout
+                .dims
+                .iter()
+                .map(|d| (d.name.as_str(), &d.values))
+                .collect(),
+        )
     }
 }
 
@@ -124,18 +58,7 @@ impl TableProvider for NetCdfTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        // Inexact: the index range is a superset for coordinates that are not monotonic,
-        // so DataFusion still applies the filter to the rows.
-        Ok(filters
-            .iter()
-            .map(|f| {
-                if self.filter_ranges(f).is_empty() {
-                    TableProviderFilterPushDown::Unsupported
-                } else {
-                    TableProviderFilterPushDown::Inexact
-                }
-            })
-            .collect())
+        Ok(self.dimensions().pushdown(filters))
     }
 
     fn statistics(&self) -> Option<Statistics> {
@@ -151,14 +74,7 @@ impl TableProvider for NetCdfTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut ranges = self.base.clone();
-        for filter in filters {
-            for (k, lo, hi) in self.filter_ranges(filter) {
-                let r = &mut ranges[k];
-                r.0 = r.0.max(lo);
-                r.1 = r.1.min(hi).max(r.0);
-            }
-        }
+        let ranges = self.dimensions().narrow(self.base.clone(), filters);
         let projection = match projection {
             Some(p) => p.clone(),
             None => (0..self.layout.schema.fields().len()).collect(),

@@ -3,12 +3,14 @@
 back from them (expected.json). Regenerate with:
 
     python3 -m venv /tmp/ncvenv && /tmp/ncvenv/bin/pip install netCDF4 h5py numpy
-    /tmp/ncvenv/bin/python tests/data/netcdf/make_fixtures.py
+    /tmp/ncvenv/bin/python tests/data/netcdf/make_fixtures.py [FIXTURE ...]
 
-The files are deterministic in content (not byte for byte: the libraries stamp versions).
+Naming fixtures (`committed_type.nc`) rewrites only those and their entries in
+expected.json; without names every fixture is rewritten. The files are deterministic in content (not byte for byte: the libraries stamp versions).
 """
 import json
 import os
+import sys
 
 import h5py
 import netCDF4
@@ -230,6 +232,78 @@ def hdf5_file():
     EXPECTED["external_storage.h5"] = {"datasets": {"ext": {"values": [0, 1, 2, 3]}}}
 
 
+def committed_type_file():
+    """NetCDF-4 written by netCDF4-python with a compound type `site_t`, which libnetcdf
+    commits as a named HDF5 datatype; h5py then adds a variable attribute of that committed
+    type, so the attribute message refers to a shared datatype. netcdf-reader / hdf5-reader
+    0.12 refuse that encoding (the fallback case of the `libnetcdf` feature); libnetcdf
+    reads the file."""
+    p = path("committed_type.nc")
+    site = np.dtype([("lat", "f4"), ("lon", "f4")])
+    with netCDF4.Dataset(p, "w", format="NETCDF4") as ds:
+        ds.title = "quiver fixture committed_type.nc"
+        ds.createCompoundType(site, "site_t")
+        ds.createDimension("time", None)
+        ds.createDimension("x", 3)
+        t = ds.createVariable("time", "f8", ("time",))
+        t.units = "days since 2000-01-01 00:00:00"
+        x = ds.createVariable("x", "i4", ("x",))
+        v = ds.createVariable("v", "f4", ("time", "x"), fill_value=np.float32(-999.0),
+                              zlib=True, chunksizes=(2, 3))
+        v.units = "K"
+        pr = ds.createVariable("pr", "i2", ("time", "x"), fill_value=np.int16(-1))
+        pr.scale_factor = 0.5
+        pr.add_offset = 10.0
+        label = ds.createVariable("label", str, ("x",))
+        t[:] = [0.0, 1.0, 2.0, 3.0]
+        x[:] = [10, 20, 30]
+        data = np.ma.masked_array(np.arange(12, dtype="f4").reshape(4, 3) + 280.0)
+        data[1, 2] = np.ma.masked
+        v[:] = data
+        pr.set_auto_scale(False)
+        raw = np.arange(12, dtype="i2").reshape(4, 3)
+        raw[3, 0] = -1
+        pr[:] = raw
+        label[:] = np.array(["a", "bb", "ccc"], dtype=object)
+    with h5py.File(p, "r+") as f:
+        f["v"].attrs.create("site", np.array((59.33, 18.07), dtype=site), dtype=f["site_t"])
+    record("committed_type.nc", p)
+    with netCDF4.Dataset(p) as ds:
+        site_value = ds["v"].site
+        EXPECTED["committed_type.nc"]["attributes"] = {
+            "v@site": [float(site_value["lat"]), float(site_value["lon"])]}
+
+
+def hdf5_parts():
+    """Plain HDF5 files (h5py) of one dataset `/temp` (time x station) with dimension scales,
+    split along time: `parts_1.h5` holds the later times, `parts_2.h5` the earlier ones (a
+    glob concatenates them in time order); `mismatch_parts.h5` has other stations."""
+    def write(name, times, stations, start):
+        with h5py.File(path(name), "w") as f:
+            t = f.create_dataset("time", data=np.array(times, dtype="f8"))
+            s = f.create_dataset("station", data=np.array(stations, dtype="i4"))
+            n = len(times) * len(stations)
+            temp = f.create_dataset("temp", data=(np.arange(n, dtype="f4") + start).reshape(
+                len(times), len(stations)), chunks=(1, len(stations)))
+            temp.attrs["units"] = "degC"
+            t.make_scale("time")
+            s.make_scale("station")
+            temp.dims[0].attach_scale(t)
+            temp.dims[1].attach_scale(s)
+    write("parts_1.h5", [3.0, 4.0, 5.0], [101, 102], 100.0)
+    write("parts_2.h5", [0.0, 1.0, 2.0], [101, 102], 0.0)
+    write("mismatch_parts.h5", [6.0], [101, 103], 200.0)
+    # A valid but absurd dataset: 2^40 elements declared, no chunk written (a tiny file).
+    with h5py.File(path("huge_dims.h5"), "w") as f:
+        f.create_dataset("big", shape=(2**40,), dtype="f4", chunks=(1024,))
+    times, values = [], []
+    for name in ["parts_2.h5", "parts_1.h5"]:
+        with h5py.File(os.path.join(HERE, name)) as f:
+            times += plain(f["time"][()])
+            values += plain(f["temp"][()])
+    EXPECTED["parts_*.h5"] = {"time": times, "station": [101, 102], "temp": values}
+
+
 def cube_files():
     """Three yearly NetCDF-4 files of a monthly time x lat x lon cube for the differential
     tests of the dense aggregation: seeded values, a float with fill values, a float with
@@ -268,7 +342,25 @@ def cube_files():
             pr[:] = raw
 
 
-def main():
+def main(only):
+    if only:
+        with open(os.path.join(HERE, "expected.json")) as f:
+            EXPECTED.update(json.load(f))
+        makers = {"committed_type.nc": committed_type_file, "parts_*.h5": hdf5_parts}
+        for name in only:
+            makers[name]()
+    else:
+        everything()
+    EXPECTED["_versions"] = {
+        "netCDF4": netCDF4.__version__, "libnetcdf": netCDF4.__netcdf4libversion__,
+        "h5py": h5py.__version__, "libhdf5": h5py.version.hdf5_version, "numpy": np.__version__,
+    }
+    with open(os.path.join(HERE, "expected.json"), "w") as out:
+        json.dump(EXPECTED, out, indent=1, sort_keys=True, default=str)
+        out.write("\n")
+
+
+def everything():
     grid_file("classic.nc", "NETCDF3_CLASSIC")
     grid_file("offset64.nc", "NETCDF3_64BIT_OFFSET")
     grid_file("cdf5.nc", "NETCDF3_64BIT_DATA")
@@ -282,14 +374,9 @@ def main():
     latin1_file()
     hdf5_file()
     cube_files()
-    EXPECTED["_versions"] = {
-        "netCDF4": netCDF4.__version__, "libnetcdf": netCDF4.__netcdf4libversion__,
-        "h5py": h5py.__version__, "libhdf5": h5py.version.hdf5_version, "numpy": np.__version__,
-    }
-    with open(os.path.join(HERE, "expected.json"), "w") as out:
-        json.dump(EXPECTED, out, indent=1, sort_keys=True, default=str)
-        out.write("\n")
+    committed_type_file()
+    hdf5_parts()
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
