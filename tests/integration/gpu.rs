@@ -10,7 +10,7 @@ use crate::dense::{Cell, FILTERS, KEYS, climate_queries, course_tas, cube, query
 
 /// Whether a GPU adapter exists; prints the reason for skipping when not (a failure with
 /// `CI=true`).
-fn adapter() -> bool {
+pub(crate) fn adapter() -> bool {
     let report = quiver::shell::gpu_report();
     match report {
         Ok(_) => true,

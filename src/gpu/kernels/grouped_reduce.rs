@@ -23,8 +23,6 @@
 //! such aggregations on the CPU. The order within a group follows the atomic ranks, so the
 //! last bits of a sum may differ between runs.
 
-use std::sync::OnceLock;
-
 use bytemuck::{Pod, Zeroable};
 use datafusion::common::{Result, exec_err};
 use wgpu::ComputePipeline;
@@ -32,6 +30,7 @@ use wgpu::ComputePipeline;
 use crate::dense::kernel::GroupStats;
 use crate::gpu::buffer::{read, scoped, uniform, upload, zeroed};
 use crate::gpu::device::Gpu;
+use crate::gpu::kernels::{bind, pipeline};
 
 /// A code that no group takes.
 pub(crate) const SKIP: u32 = u32::MAX;
@@ -77,40 +76,14 @@ struct Pipelines {
     reduce: ComputePipeline,
 }
 
-fn pipelines(gpu: &'static Gpu) -> Result<&'static Pipelines> {
-    static PIPELINES: OnceLock<std::result::Result<Pipelines, String>> = OnceLock::new();
-    PIPELINES
-        .get_or_init(|| {
-            scoped(gpu, || {
-                let module = gpu
-                    .device
-                    .create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some("grouped_reduce"),
-                        source: wgpu::ShaderSource::Wgsl(
-                            include_str!("grouped_reduce.wgsl").into(),
-                        ),
-                    });
-                let pipeline = |entry: &str| {
-                    gpu.device
-                        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                            label: Some(entry),
-                            layout: None,
-                            module: &module,
-                            entry_point: Some(entry),
-                            compilation_options: Default::default(),
-                            cache: None,
-                        })
-                };
-                Ok(Pipelines {
-                    histogram: pipeline("histogram"),
-                    scatter: pipeline("scatter"),
-                    reduce: pipeline("reduce"),
-                })
-            })
-            .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| datafusion::common::DataFusionError::Execution(e.clone()))
+fn pipelines(gpu: &Gpu) -> Result<Pipelines> {
+    let source = include_str!("grouped_reduce.wgsl");
+    let entry = |name| pipeline::<f32>(gpu, "grouped_reduce", source, name);
+    Ok(Pipelines {
+        histogram: entry("histogram")?,
+        scatter: entry("scatter")?,
+        reduce: entry("reduce")?,
+    })
 }
 
 /// Statistics of every group that has values among `values` (one code per value, codes
@@ -135,7 +108,7 @@ pub(crate) fn reduce(
     }
     // Chunks small enough for one binding and for u32 offsets.
     let chunk = limit.clamp(1, 1 << 30) as usize;
-    let pipelines = pipelines(gpu)?;
+    let pipelines = &pipelines(gpu)?;
     let mut out = Vec::new();
     for (v, c) in values.chunks(chunk).zip(codes.chunks(chunk)) {
         out.extend(scoped(gpu, || reduce_chunk(gpu, pipelines, v, c, ngroups))?);
@@ -173,23 +146,10 @@ fn reduce_chunk(
             pad: [0; 2],
         },
     );
-    let bind = |pipeline: &ComputePipeline, entries: &[(u32, &wgpu::Buffer)]| {
-        let entries: Vec<wgpu::BindGroupEntry> = entries
-            .iter()
-            .map(|(binding, buffer)| wgpu::BindGroupEntry {
-                binding: *binding,
-                resource: buffer.as_entire_binding(),
-            })
-            .collect();
-        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        })
-    };
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     {
         let group = bind(
+            gpu,
             &p.histogram,
             &[(0, &params), (1, &codes_buf), (2, &counts), (3, &ranks)],
         );
@@ -244,6 +204,7 @@ fn reduce_chunk(
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     {
         let group = bind(
+            gpu,
             &p.scatter,
             &[
                 (0, &params),
@@ -261,6 +222,7 @@ fn reduce_chunk(
     }
     {
         let group = bind(
+            gpu,
             &p.reduce,
             &[
                 (0, &params),
@@ -309,39 +271,7 @@ fn group_stats(p: &Partial) -> GroupStats {
 mod tests {
     use super::*;
     use crate::dense::kernel::{Needs, Stats};
-    use crate::gpu::device::gpu;
-
-    /// The GPU, or `None` after printing why the test skips; with `CI=true` a missing
-    /// adapter fails instead (CI installs lavapipe).
-    fn gpu_or_skip() -> Option<&'static Gpu> {
-        match gpu() {
-            Ok(g) => Some(g),
-            Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("CI=true but no GPU adapter: {reason}")
-            }
-            Err(reason) => {
-                eprintln!("skipping: no GPU adapter: {reason}");
-                None
-            }
-        }
-    }
-
-    /// A seeded generator (SplitMix64).
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n.max(1)
-        }
-    }
+    use crate::gpu::kernels::testing::{Rng, gpu_or_skip};
 
     /// Values around 280 (like temperatures in kelvin) with NaN, ±inf-free, and codes with
     /// SKIP (NULL or filtered) and some groups left empty or all-NaN.

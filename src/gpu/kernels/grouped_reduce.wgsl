@@ -1,3 +1,4 @@
+alias real = f32; // unused here: kernels share one pipeline cache (kernels/mod.rs)
 // Dense grouped reduction (see grouped_reduce.rs): values with a group code each are
 // counted into groups (histogram, giving each value its rank in its group), scattered into
 // group order, and every segment of a group (at most SEGMENT values) is reduced by one
