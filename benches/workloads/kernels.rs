@@ -65,11 +65,9 @@ pub async fn run(
             engine.sql(statement).await?.collect().await?;
         }
         for device in ["off", "on"] {
-            if device == "on" {
-                if let Err(reason) = &adapter {
-                    eprintln!("{}: no GPU adapter ({reason}); GPU line skipped", w.name);
-                    continue;
-                }
+            if let ("on", Err(reason)) = (device, &adapter) {
+                eprintln!("{}: no GPU adapter ({reason}); GPU line skipped", w.name);
+                continue;
             }
             engine
                 .sql(&format!("SET quiver.gpu = '{device}'"))

@@ -1,10 +1,11 @@
 //! Axes of matrices and grids given in long form: the distinct values of one or more key
 //! columns, in ascending order, and each row's position among them — xarray's coordinates
-//! recovered from `to_dataframe()` rows.
+//! recovered from `to_dataframe()` rows — and the way back, a matrix as long-form rows.
 
-use datafusion::arrow::array::{Array, ArrayRef};
-use datafusion::arrow::compute::{cast, interleave};
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{cast, interleave, take};
 use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{Result, exec_err};
 
@@ -60,4 +61,24 @@ pub(crate) fn axis(
     let arrays: Vec<&dyn Array> = columns.iter().map(|c| c.as_ref()).collect();
     let values = interleave(&arrays, &distinct)?;
     Ok(Axis { values, positions })
+}
+
+/// The long form of a `rows.len() × cols.len()` matrix of `values` (row-major): one row
+/// `(row key, column key, value)` per cell, rows outer, as a batch of `schema`.
+pub(crate) fn long_form(
+    schema: SchemaRef,
+    rows: &ArrayRef,
+    cols: &ArrayRef,
+    values: ArrayRef,
+) -> Result<RecordBatch> {
+    let m = cols.len();
+    let cells = values.len();
+    let row_index = UInt32Array::from_iter_values((0..cells).map(|c| (c / m) as u32));
+    let col_index = UInt32Array::from_iter_values((0..cells).map(|c| (c % m) as u32));
+    let columns = vec![
+        take(rows, &row_index, None)?,
+        take(cols, &col_index, None)?,
+        values,
+    ];
+    Ok(RecordBatch::try_new(schema, columns)?)
 }

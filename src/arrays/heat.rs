@@ -10,14 +10,13 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::take;
+use datafusion::arrow::array::{Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::common::{Result, exec_err, plan_err};
 use rayon::prelude::*;
 
-use super::axis::axis;
+use super::axis::{axis, long_form};
 use super::{ArrayFunction, Call, Kernel, Runner, expect_columns, expect_number, floats};
 
 /// The grid (`rows × cols`, row-major) after `steps` steps, in f64, adding the neighbours
@@ -41,12 +40,12 @@ pub(crate) fn cpu_steps(
             .take(rows - 2)
             .for_each(|(y, out)| {
                 let k0 = y * cols;
-                for x in 1..cols - 1 {
+                for (x, cell) in out.iter_mut().enumerate().take(cols - 1).skip(1) {
                     let k = k0 + x;
                     let u = front[k];
                     let neighbours =
                         front[k - cols] + front[k + cols] + front[k - 1] + front[k + 1];
-                    out[x] = u + alpha * (neighbours - 4.0 * u);
+                    *cell = u + alpha * (neighbours - 4.0 * u);
                 }
             });
         std::mem::swap(&mut front, &mut back);
@@ -166,13 +165,11 @@ impl ArrayFunction for HeatStep {
             alpha: self.alpha,
             steps: self.steps,
         })?;
-        let y_index = UInt32Array::from_iter_values((0..cells).map(|k| (k / cols) as u32));
-        let x_index = UInt32Array::from_iter_values((0..cells).map(|k| (k % cols) as u32));
-        let columns: Vec<ArrayRef> = vec![
-            take(&ys.values, &y_index, None)?,
-            take(&xs.values, &x_index, None)?,
+        long_form(
+            self.schema(),
+            &ys.values,
+            &xs.values,
             Arc::new(Float64Array::from(result)),
-        ];
-        Ok(RecordBatch::try_new(self.schema(), columns)?)
+        )
     }
 }

@@ -11,14 +11,13 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::take;
+use datafusion::arrow::array::{Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::type_coercion::binary::comparison_coercion;
 use rayon::prelude::*;
 
-use super::axis::axis;
+use super::axis::{axis, long_form};
 use super::{ArrayFunction, Call, Kernel, Runner, expect_columns, expect_number, floats};
 
 /// `a · b` (n × m, row-major) for `a` n × k and `b` k × m, each cell summing its products in
@@ -146,13 +145,11 @@ impl ArrayFunction for Matmul {
             b: &right,
             shape: (n, k, m),
         })?;
-        let i_index = UInt32Array::from_iter_values((0..cells).map(|c| (c / m) as u32));
-        let j_index = UInt32Array::from_iter_values((0..cells).map(|c| (c % m) as u32));
-        let columns: Vec<ArrayRef> = vec![
-            take(&rows.values, &i_index, None)?,
-            take(&cols.values, &j_index, None)?,
+        long_form(
+            self.schema(),
+            &rows.values,
+            &cols.values,
             Arc::new(Float64Array::from(product)),
-        ];
-        Ok(RecordBatch::try_new(self.schema(), columns)?)
+        )
     }
 }

@@ -9,13 +9,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{Float64Array, RecordBatch};
 use datafusion::arrow::buffer::NullBuffer;
-use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{Result, plan_err};
 use rayon::prelude::*;
 
+use super::axis::long_form;
 use super::{ArrayFunction, Call, Kernel, Runner, expect_number, floats};
 
 /// A distance between two rows of coordinates (scipy's names).
@@ -220,13 +220,11 @@ impl ArrayFunction for PairwiseDistance {
             .map(|p| !(a_null[p / m] || b_null[p % m]))
             .collect();
         let distance = Float64Array::new(distances.into(), Some(NullBuffer::from(valid)));
-        let i_index = UInt32Array::from_iter_values((0..pairs).map(|p| (p / m) as u32));
-        let j_index = UInt32Array::from_iter_values((0..pairs).map(|p| (p % m) as u32));
-        let columns: Vec<ArrayRef> = vec![
-            take(first.column(0), &i_index, None)?,
-            take(second.column(0), &j_index, None)?,
+        long_form(
+            self.schema(),
+            first.column(0),
+            second.column(0),
             Arc::new(distance),
-        ];
-        Ok(RecordBatch::try_new(self.schema(), columns)?)
+        )
     }
 }

@@ -8,7 +8,7 @@
 use std::process::Command;
 
 use crate::dense::{Cell, run_with};
-use crate::gpu::adapter;
+use crate::gpu::{adapter, analyze_on_gpu};
 
 /// Unit roundoff of f32, the shader's float on adapters without `SHADER_F64`.
 const U: f64 = f32::EPSILON as f64 / 2.0;
@@ -21,20 +21,7 @@ fn noise(n: &str, seed: u32) -> String {
 /// `sql` with the GPU off and on: the same row count and cells within `bound`; the GPU run
 /// put its kernel on the GPU without falling back.
 async fn gpu_agrees(sql: &str, bound: f64) {
-    let engine = quiver::Engine::builder()
-        .option("quiver.gpu", "on")
-        .build()
-        .unwrap();
-    let batches = engine
-        .sql(&format!("EXPLAIN ANALYZE {sql}"))
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .collect()
-        .await
-        .unwrap();
-    let analyzed = quiver::datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-        .unwrap()
-        .to_string();
+    let analyzed = analyze_on_gpu(sql).await;
     assert!(
         analyzed.contains("gpu_kernels=1") && analyzed.contains("gpu_fallbacks=0"),
         "{sql}\n{analyzed}"

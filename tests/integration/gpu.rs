@@ -36,7 +36,7 @@ fn close(a: &Cell, b: &Cell) -> bool {
 }
 
 /// The `EXPLAIN ANALYZE` text of `sql` with `quiver.gpu = 'on'`.
-async fn analyze_on_gpu(sql: &str) -> String {
+pub(crate) async fn analyze_on_gpu(sql: &str) -> String {
     let engine = quiver::Engine::builder()
         .option("quiver.gpu", "on")
         .build()

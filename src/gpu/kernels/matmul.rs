@@ -4,7 +4,7 @@
 //! ascending order in f64.
 //!
 //! The rows of `a` go in chunks whose part of `a` and of `c` fit one storage binding (and
-//! the dispatch limit); `b` must fit whole.
+//! the dispatch limit); `b` must fit whole ([`rows_against`]).
 //!
 //! Tolerance, with `u` the unit roundoff of the shader's float (2⁻²⁴ f32, 2⁻⁵³ f64): inputs
 //! are rounded once, then each cell is a dot product of length k, so
@@ -13,21 +13,8 @@
 
 use datafusion::common::{Result, exec_err};
 
-use super::{Real, Timings, bind, finish, max_elements, pipeline};
-use crate::gpu::buffer::{read, scoped, uniform, upload, zeroed};
+use super::{Real, Timings, pipeline, rows_against};
 use crate::gpu::device::Gpu;
-
-/// Output cells per workgroup side (as in the shader).
-const TILE: u32 = 16;
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    k: u32,
-    m: u32,
-    pad: u32,
-}
 
 /// `a · b` (n×m, row-major) for `a` n×k and `b` k×m, computed in `T`.
 pub(crate) fn product<T: Real>(
@@ -44,76 +31,12 @@ pub(crate) fn product<T: Real>(
             b.len()
         );
     }
-    if n == 0 || m == 0 {
-        return Ok(Vec::new());
-    }
     if k == 0 {
         return Ok(vec![0.0; n * m]);
     }
-    let limit = max_elements::<T>(gpu);
-    let dispatch = gpu.info.max_workgroups_per_dimension as usize * TILE as usize;
-    if b.len() > limit || m > dispatch || k > limit {
-        return exec_err!("matmul: a {k}x{m} right matrix exceeds the GPU's limits");
-    }
-    let rows_per_chunk = (limit / m).min(limit / k).min(dispatch).max(1);
     let kernel = pipeline::<T>(gpu, "matmul", include_str!("matmul.wgsl"), "product")?;
-    let to_real = |v: &[f64]| v.iter().map(|x| T::from_f64(*x)).collect::<Vec<T>>();
-    let b_buf = timings.time(
-        |t| &mut t.upload,
-        || {
-            let buf = upload(gpu, "b", &to_real(b));
-            finish(gpu)?;
-            Ok(buf)
-        },
-    )?;
-    let mut out = Vec::with_capacity(n * m);
-    for rows in a.chunks(rows_per_chunk * k) {
-        let chunk_n = rows.len() / k;
-        let part = scoped(gpu, || {
-            let (a_buf, params, c_buf) = timings.time(
-                |t| &mut t.upload,
-                || {
-                    let params = Params {
-                        n: chunk_n as u32,
-                        k: k as u32,
-                        m: m as u32,
-                        pad: 0,
-                    };
-                    let a_buf = upload(gpu, "a", &to_real(rows));
-                    let c_buf = zeroed(gpu, "c", (chunk_n * m * size_of::<T>()) as u64);
-                    let params = uniform(gpu, "params", &params);
-                    finish(gpu)?;
-                    Ok((a_buf, params, c_buf))
-                },
-            )?;
-            timings.time(
-                |t| &mut t.compute,
-                || {
-                    let group = bind(
-                        gpu,
-                        &kernel,
-                        &[(0, &params), (1, &a_buf), (2, &b_buf), (3, &c_buf)],
-                    );
-                    let mut encoder = gpu.device.create_command_encoder(&Default::default());
-                    {
-                        let mut pass = encoder.begin_compute_pass(&Default::default());
-                        pass.set_pipeline(&kernel);
-                        pass.set_bind_group(0, &group, &[]);
-                        pass.dispatch_workgroups(
-                            (m as u32).div_ceil(TILE),
-                            (chunk_n as u32).div_ceil(TILE),
-                            1,
-                        );
-                    }
-                    gpu.queue.submit([encoder.finish()]);
-                    finish(gpu)
-                },
-            )?;
-            timings.time(|t| &mut t.download, || read::<T>(gpu, &c_buf, chunk_n * m))
-        })?;
-        out.extend(part.into_iter().map(T::to_f64));
-    }
-    Ok(out)
+    let params = |rows| [rows, k as u32, m as u32, 0];
+    rows_against::<T>(gpu, &kernel, (a, k), b, m, params, timings)
 }
 
 #[cfg(test)]

@@ -15,10 +15,10 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
-use datafusion::common::{DataFusionError, Result};
+use datafusion::common::{DataFusionError, Result, exec_err};
 use wgpu::{Buffer, ComputePipeline};
 
-use super::buffer::scoped;
+use super::buffer::{read, scoped, uniform, upload, zeroed};
 use super::device::Gpu;
 
 /// A float type a kernel computes in. Shaders declare `alias real = f32;` on their first
@@ -159,4 +159,86 @@ pub(crate) fn finish(gpu: &Gpu) -> Result<()> {
 pub(crate) fn max_elements<T>(gpu: &Gpu) -> usize {
     (gpu.info.max_storage_binding.min(gpu.info.max_buffer_size) / size_of::<T>() as u64)
         .min(usize::MAX as u64) as usize
+}
+
+/// The host side of kernels whose output row i needs row i of `a` and all of `b` (pairwise
+/// distances, matrix products). `b` is uploaded once; `a` (rows of `width` values) goes in
+/// chunks of rows whose part of `a` and of the output fit one binding and the dispatch limit.
+/// Each chunk runs `kernel` with one invocation per output cell in 16 × 16 workgroups (x the
+/// output column, y the row) and bindings 0: four u32 from `params(rows in the chunk)`, 1: the
+/// chunk of `a`, 2: `b`, 3: the chunk's output. Returns the n × m output, row-major.
+pub(crate) fn rows_against<T: Real>(
+    gpu: &Gpu,
+    kernel: &ComputePipeline,
+    (a, width): (&[f64], usize),
+    b: &[f64],
+    m: usize,
+    params: impl Fn(u32) -> [u32; 4],
+    timings: &mut Timings,
+) -> Result<Vec<f64>> {
+    const TILE: u32 = 16;
+    let limit = max_elements::<T>(gpu);
+    let dispatch = gpu.info.max_workgroups_per_dimension as usize * TILE as usize;
+    if width == 0 || b.len() > limit || m > dispatch || width > limit {
+        return exec_err!(
+            "GPU: rows of {width} values against {} values and {m} output columns exceed the adapter's limits",
+            b.len()
+        );
+    }
+    let n = a.len() / width;
+    let mut out = Vec::with_capacity(n * m);
+    if n == 0 || m == 0 {
+        return Ok(out);
+    }
+    let rows_per_chunk = (limit / m).min(limit / width).min(dispatch).max(1);
+    let to_real = |v: &[f64]| v.iter().map(|x| T::from_f64(*x)).collect::<Vec<T>>();
+    let b_buf = timings.time(
+        |t| &mut t.upload,
+        || {
+            let buf = upload(gpu, "b", &to_real(b));
+            finish(gpu)?;
+            Ok(buf)
+        },
+    )?;
+    for rows in a.chunks(rows_per_chunk * width) {
+        let chunk_n = rows.len() / width;
+        let part = scoped(gpu, || {
+            let (a_buf, params, result) = timings.time(
+                |t| &mut t.upload,
+                || {
+                    let a_buf = upload(gpu, "a", &to_real(rows));
+                    let result = zeroed(gpu, "out", (chunk_n * m * size_of::<T>()) as u64);
+                    let params = uniform(gpu, "params", &params(chunk_n as u32));
+                    finish(gpu)?;
+                    Ok((a_buf, params, result))
+                },
+            )?;
+            timings.time(
+                |t| &mut t.compute,
+                || {
+                    let group = bind(
+                        gpu,
+                        kernel,
+                        &[(0, &params), (1, &a_buf), (2, &b_buf), (3, &result)],
+                    );
+                    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+                    {
+                        let mut pass = encoder.begin_compute_pass(&Default::default());
+                        pass.set_pipeline(kernel);
+                        pass.set_bind_group(0, &group, &[]);
+                        pass.dispatch_workgroups(
+                            (m as u32).div_ceil(TILE),
+                            (chunk_n as u32).div_ceil(TILE),
+                            1,
+                        );
+                    }
+                    gpu.queue.submit([encoder.finish()]);
+                    finish(gpu)
+                },
+            )?;
+            timings.time(|t| &mut t.download, || read::<T>(gpu, &result, chunk_n * m))
+        })?;
+        out.extend(part.into_iter().map(T::to_f64));
+    }
+    Ok(out)
 }

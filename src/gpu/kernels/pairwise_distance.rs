@@ -4,7 +4,7 @@
 //! same loop in f64.
 //!
 //! The rows of `a` go in chunks whose output fits one storage binding (and the dispatch
-//! limit); `b` must fit whole.
+//! limit); `b` must fit whole ([`rows_against`]).
 //!
 //! Tolerance, with `u` the unit roundoff of the shader's float (2⁻²⁴ for f32, 2⁻⁵³ for f64 on
 //! adapters with `SHADER_F64`) and `d` the coordinates per row: inputs are rounded once to
@@ -15,21 +15,8 @@
 
 use datafusion::common::{Result, exec_err};
 
-use super::{Real, Timings, bind, finish, max_elements, pipeline};
-use crate::gpu::buffer::{read, scoped, uniform, upload, zeroed};
+use super::{Real, Timings, pipeline, rows_against};
 use crate::gpu::device::Gpu;
-
-/// Output cells per workgroup side (as in the shader).
-const TILE: u32 = 16;
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    m: u32,
-    dims: u32,
-    metric: u32,
-}
 
 /// The `n × m` distances (row-major, `n = a.len() / dims`, `m = b.len() / dims`) under the
 /// metric with shader code `metric` (0 euclidean, 1 sqeuclidean, 2 manhattan, 3 cosine),
@@ -42,84 +29,18 @@ pub(crate) fn distances<T: Real>(
     metric: u32,
     timings: &mut Timings,
 ) -> Result<Vec<f64>> {
-    if dims == 0 || a.len() % dims != 0 || b.len() % dims != 0 {
+    if dims == 0 || !a.len().is_multiple_of(dims) || !b.len().is_multiple_of(dims) {
         return exec_err!("pairwise distance: {dims} coordinates do not divide the rows");
     }
-    let (n, m) = (a.len() / dims, b.len() / dims);
-    let mut out = Vec::with_capacity(n * m);
-    if n == 0 || m == 0 {
-        return Ok(out);
-    }
-    let limit = max_elements::<T>(gpu);
-    let dispatch = gpu.info.max_workgroups_per_dimension as usize * TILE as usize;
-    if b.len() > limit || m > dispatch || dims > limit {
-        return exec_err!(
-            "pairwise distance: {m} rows of {dims} coordinates exceed the GPU's limits"
-        );
-    }
-    let rows_per_chunk = (limit / m).min(limit / dims).min(dispatch).max(1);
+    let m = b.len() / dims;
     let kernel = pipeline::<T>(
         gpu,
         "pairwise_distance",
         include_str!("pairwise_distance.wgsl"),
         "distances",
     )?;
-    let to_real = |v: &[f64]| v.iter().map(|x| T::from_f64(*x)).collect::<Vec<T>>();
-    let b_buf = timings.time(
-        |t| &mut t.upload,
-        || {
-            let buf = upload(gpu, "b", &to_real(b));
-            finish(gpu)?;
-            Ok(buf)
-        },
-    )?;
-    for rows in a.chunks(rows_per_chunk * dims) {
-        let chunk_n = rows.len() / dims;
-        let part = scoped(gpu, || {
-            let (a_buf, params, result) = timings.time(
-                |t| &mut t.upload,
-                || {
-                    let params = Params {
-                        n: chunk_n as u32,
-                        m: m as u32,
-                        dims: dims as u32,
-                        metric,
-                    };
-                    let a_buf = upload(gpu, "a", &to_real(rows));
-                    let result = zeroed(gpu, "distances", (chunk_n * m * size_of::<T>()) as u64);
-                    let params = uniform(gpu, "params", &params);
-                    finish(gpu)?;
-                    Ok((a_buf, params, result))
-                },
-            )?;
-            timings.time(
-                |t| &mut t.compute,
-                || {
-                    let group = bind(
-                        gpu,
-                        &kernel,
-                        &[(0, &params), (1, &a_buf), (2, &b_buf), (3, &result)],
-                    );
-                    let mut encoder = gpu.device.create_command_encoder(&Default::default());
-                    {
-                        let mut pass = encoder.begin_compute_pass(&Default::default());
-                        pass.set_pipeline(&kernel);
-                        pass.set_bind_group(0, &group, &[]);
-                        pass.dispatch_workgroups(
-                            (m as u32).div_ceil(TILE),
-                            (chunk_n as u32).div_ceil(TILE),
-                            1,
-                        );
-                    }
-                    gpu.queue.submit([encoder.finish()]);
-                    finish(gpu)
-                },
-            )?;
-            timings.time(|t| &mut t.download, || read::<T>(gpu, &result, chunk_n * m))
-        })?;
-        out.extend(part.into_iter().map(T::to_f64));
-    }
-    Ok(out)
+    let params = |rows| [rows, m as u32, dims as u32, metric];
+    rows_against::<T>(gpu, &kernel, (a, dims), b, m, params, timings)
 }
 
 #[cfg(test)]
