@@ -24,12 +24,20 @@ pub(crate) fn adapter() -> bool {
     }
 }
 
-/// The kernel's tolerance for f32 accumulation against the CPU's f64: relative 1e-5 (the
-/// fixture values are all of one sign, so Σ|x| is |Σx|).
+/// The kernel's tolerance against the CPU's f64: relative 1e-12 where the adapter
+/// accumulates in f64 (`SHADER_F64`), else 1e-5 (the fixture values are all of one sign, so
+/// Σ|x| is |Σx|).
 fn close(a: &Cell, b: &Cell) -> bool {
+    let tolerance = if quiver::gpu::info().is_ok_and(|i| i.f64) {
+        1e-12
+    } else {
+        1e-5
+    };
     match (a, b) {
         (Cell::Number(x), Cell::Number(y)) => {
-            (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= 1e-5 * x.abs().max(y.abs())
+            (x.is_nan() && y.is_nan())
+                || x == y
+                || (x - y).abs() <= tolerance * x.abs().max(y.abs())
         }
         _ => a == b,
     }
