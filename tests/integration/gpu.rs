@@ -24,12 +24,15 @@ pub(crate) fn adapter() -> bool {
     }
 }
 
-/// The kernel's tolerance against the CPU's f64: relative 1e-12 where the adapter
+/// The end-to-end tolerance against the CPU's f64: relative 1e-9 where the adapter
 /// accumulates in f64 (`SHADER_F64`), else 1e-5 (the fixture values are all of one sign, so
-/// Σ|x| is |Σx|).
+/// Σ|x| is |Σx|). Per segment the f64 kernel agrees to 1e-12 (its unit tests); merged over
+/// blocks and 11 years of course data, the two sides' shifted variance sums differ by up to
+/// 1.1e-12 relative in the standard deviation (seen), so 1e-9 leaves room without hiding an f32
+/// path (1e-7 relative at best).
 fn close(a: &Cell, b: &Cell) -> bool {
     let tolerance = if quiver::gpu::info().is_ok_and(|i| i.f64) {
-        1e-12
+        1e-9
     } else {
         1e-5
     };
