@@ -145,16 +145,17 @@ fn metric_seconds(text: &str, metric: &str) -> Option<f64> {
         .chars()
         .take_while(|c| !matches!(c, ',' | ']' | ' '))
         .collect();
-    let (number, scale) = [
-        ("ns", 1e-9),
-        ("µs", 1e-6),
-        ("us", 1e-6),
-        ("ms", 1e-3),
+    // Divisions, so that "20µs" reads as the f64 nearest 2e-5.
+    let (number, per_second) = [
+        ("ns", 1e9),
+        ("µs", 1e6),
+        ("us", 1e6),
+        ("ms", 1e3),
         ("s", 1.0),
     ]
     .iter()
-    .find_map(|(unit, scale)| value.strip_suffix(unit).map(|n| (n, *scale)))?;
-    number.parse::<f64>().ok().map(|n| n * scale)
+    .find_map(|(unit, per)| value.strip_suffix(unit).map(|n| (n, *per)))?;
+    number.parse::<f64>().ok().map(|n| n / per_second)
 }
 
 /// The self-check of [`metric_seconds`] on DataFusion's duration formats.
