@@ -114,7 +114,7 @@ pub(crate) fn steps<T: Real>(
 mod tests {
     use super::*;
     use crate::arrays::heat::cpu_steps;
-    use crate::gpu::kernels::testing::{Rng, gpu_or_skip};
+    use crate::gpu::kernels::testing::{Rng, gpu_or_skip, gpu_with_f64_or_skip};
 
     /// A seeded grid of values in [-100, 100] with a hot edge, and NaN in one cell.
     fn grid(rows: usize, cols: usize, seed: u64, nan: bool) -> Vec<f64> {
@@ -171,11 +171,9 @@ mod tests {
 
     #[test]
     fn matches_the_cpu_twin_in_f64_where_the_adapter_has_it() {
-        let Some(g) = gpu_or_skip() else { return };
-        if !g.info.f64 {
-            eprintln!("skipping: adapter {} has no SHADER_F64", g.info.name);
+        let Some(g) = gpu_with_f64_or_skip() else {
             return;
-        }
+        };
         for (rows, cols, alpha, n, nan) in cases() {
             check::<f64>(g, rows, cols, alpha, n, nan);
         }

@@ -43,7 +43,7 @@ pub(crate) fn product<T: Real>(
 mod tests {
     use super::*;
     use crate::arrays::matmul::cpu_product;
-    use crate::gpu::kernels::testing::{Rng, gpu_or_skip};
+    use crate::gpu::kernels::testing::{Rng, gpu_or_skip, gpu_with_f64_or_skip};
 
     fn matrix(len: usize, seed: u64) -> Vec<f64> {
         let mut rng = Rng(seed);
@@ -98,11 +98,9 @@ mod tests {
 
     #[test]
     fn matches_the_cpu_twin_in_f64_where_the_adapter_has_it() {
-        let Some(g) = gpu_or_skip() else { return };
-        if !g.info.f64 {
-            eprintln!("skipping: adapter {} has no SHADER_F64", g.info.name);
+        let Some(g) = gpu_with_f64_or_skip() else {
             return;
-        }
+        };
         for (n, k, m, special) in sizes() {
             check::<f64>(g, n, k, m, special);
         }

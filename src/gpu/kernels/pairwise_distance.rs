@@ -47,7 +47,7 @@ pub(crate) fn distances<T: Real>(
 mod tests {
     use super::*;
     use crate::arrays::pairwise::{Metric, cpu_distances};
-    use crate::gpu::kernels::testing::{Rng, gpu_or_skip};
+    use crate::gpu::kernels::testing::{Rng, gpu_or_skip, gpu_with_f64_or_skip};
 
     /// Seeded points around a centre, with a NaN coordinate in one row of three.
     fn points(n: usize, dims: usize, seed: u64, nan: bool) -> Vec<f64> {
@@ -120,11 +120,9 @@ mod tests {
 
     #[test]
     fn matches_the_cpu_twin_in_f64_where_the_adapter_has_it() {
-        let Some(g) = gpu_or_skip() else { return };
-        if !g.info.f64 {
-            eprintln!("skipping: adapter {} has no SHADER_F64", g.info.name);
+        let Some(g) = gpu_with_f64_or_skip() else {
             return;
-        }
+        };
         for metric in Metric::ALL {
             for (n, m, dims) in sizes() {
                 check::<f64>(g, n, m, dims, metric, n % 2 == 1);

@@ -18,6 +18,17 @@ pub(crate) fn gpu_or_skip() -> Option<&'static Gpu> {
     }
 }
 
+/// The GPU if it has `SHADER_F64`, or `None` after printing why the test skips.
+pub(crate) fn gpu_with_f64_or_skip() -> Option<&'static Gpu> {
+    let g = gpu_or_skip()?;
+    if g.info.f64 {
+        Some(g)
+    } else {
+        eprintln!("skipping: adapter {} has no SHADER_F64", g.info.name);
+        None
+    }
+}
+
 /// A seeded generator (SplitMix64).
 pub(crate) struct Rng(pub u64);
 
