@@ -63,7 +63,7 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    /// The option `name`, refusing any not in `accepted`.
+    /// The option `name`, if given.
     pub fn option(&self, name: &str) -> Option<&ScalarValue> {
         self.options.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
