@@ -32,7 +32,8 @@ pub(crate) enum Metric {
 }
 
 impl Metric {
-    #[cfg(test)]
+    /// Every metric, for the kernel's differential tests.
+    #[cfg(all(test, feature = "gpu"))]
     pub(crate) const ALL: [Metric; 4] = [
         Metric::Euclidean,
         Metric::SqEuclidean,
