@@ -156,7 +156,11 @@ impl EngineBuilder {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
-            .with_relation_planners(vec![Arc::new(planner), Arc::new(reshape)])
+            .with_relation_planners(vec![
+                Arc::new(planner),
+                Arc::new(reshape),
+                Arc::new(crate::arrays::ArrayFunctionPlanner),
+            ])
             .with_physical_optimizer_rule(Arc::new(crate::dense::DenseAggregateRule));
         builder
             .expr_planners()

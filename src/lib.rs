@@ -18,6 +18,7 @@
 //!
 //! See ARCHITECTURE.md for the code map.
 
+mod arrays;
 mod copy;
 pub mod datasource;
 mod dense;
@@ -26,6 +27,7 @@ pub mod error;
 pub mod executor;
 #[cfg(feature = "gpu")]
 pub mod gpu;
+mod placement;
 mod query_memory;
 mod repartition_memory;
 #[cfg(feature = "server")]

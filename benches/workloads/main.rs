@@ -15,6 +15,8 @@ mod checksum;
 mod climate;
 mod cube;
 mod dbbench;
+#[cfg(feature = "gpu")]
+mod kernels;
 mod measure;
 mod titanic;
 mod udfs;
@@ -42,6 +44,12 @@ const WORKLOADS: &[&str] = &[
     "climate.month_clim",
     "cube.grid_mean",
     "cube.month_clim",
+    #[cfg(feature = "gpu")]
+    "kernels.pairwise_distance",
+    #[cfg(feature = "gpu")]
+    "kernels.heat_step",
+    #[cfg(feature = "gpu")]
+    "kernels.matmul",
 ];
 
 /// quiver on the peer benchmarks' workloads; one JSON line per workload.
@@ -49,7 +57,7 @@ const WORKLOADS: &[&str] = &[
 #[command(name = "workloads")]
 struct Args {
     /// Workloads to run, comma-separated: a family (`titanic`, `curvefit`, `wordcount`,
-    /// `dbbench`, `climate`, `cube`),
+    /// `dbbench`, `climate`, `cube`, `kernels` with the `gpu` feature),
     /// one workload (`titanic.groupby`) or `all`.
     #[arg(long, value_delimiter = ',', default_value = "titanic")]
     workloads: Vec<String>,
@@ -277,6 +285,18 @@ fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             &sink,
         ))?;
     }
+    #[cfg(feature = "gpu")]
+    if WORKLOADS
+        .iter()
+        .any(|w| w.starts_with("kernels.") && selected(&args, w))
+    {
+        runtime.block_on(kernels::run(
+            &engine,
+            |w| selected(&args, w),
+            args.runs,
+            &sink,
+        ))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -372,6 +392,11 @@ id003,id002,id0000000007,1,2,3,6,3,4.0
 
     pub fn run() -> ExitCode {
         let mut checks = checksum::self_checks();
+        #[cfg(feature = "gpu")]
+        checks.push((
+            "kernels: GPU times read from EXPLAIN ANALYZE",
+            crate::kernels::self_check(),
+        ));
         match tokio::runtime::Runtime::new() {
             Ok(runtime) => {
                 for (name, mode) in [

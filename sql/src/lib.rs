@@ -22,4 +22,7 @@ pub use duckdb_syntax::rewrite_duckdb_statements;
 pub use named_args::fill_skipped_arguments;
 pub use options::{GpuMode, QuiverSqlOptions};
 pub use reshape::{PlanExecutor, ReshapePlanner};
-pub use table_function::{NamedArgsTableFunction, TableFunctionArgs, TableFunctionPlanner};
+pub use table_function::{
+    NamedArgsTableFunction, TableFunctionArgs, TableFunctionPlanner, constant_argument,
+    named_argument,
+};

@@ -89,7 +89,7 @@ impl TableFunctionPlanner {
 /// The name and value of `name => value` (also `=`, and `:=` where a dialect reads it as a
 /// named argument), however the dialect parsed it: PostgreSQL's parser (the server's
 /// dialect) gives the name as an expression.
-fn named_argument(arg: &FunctionArg) -> Option<(&Ident, &Expr)> {
+pub fn named_argument(arg: &FunctionArg) -> Option<(&Ident, &Expr)> {
     let named_operator = |op: &FunctionArgOperator| {
         matches!(
             op,
@@ -141,13 +141,14 @@ impl RelationPlanner for TableFunctionPlanner {
                             "{function_name}: positional argument {expr} after named arguments"
                         );
                     }
-                    args.positional.push(evaluate(context, expr.clone())?);
+                    args.positional
+                        .push(constant_argument(context, expr.clone())?);
                 }
                 other => {
                     let Some((name, expr)) = named_argument(other) else {
                         return plan_err!("{function_name}: unsupported argument {other}");
                     };
-                    let value = evaluate(context, expr.clone())?;
+                    let value = constant_argument(context, expr.clone())?;
                     args.named.push((name.value.to_lowercase(), value));
                 }
             }
@@ -167,7 +168,7 @@ impl RelationPlanner for TableFunctionPlanner {
 }
 
 /// Evaluates a constant SQL expression (`'a.csv'`, `['a', 'b']`, `1 + 1`) to a value.
-fn evaluate(
+pub fn constant_argument(
     context: &mut dyn RelationPlannerContext,
     expr: datafusion::sql::sqlparser::ast::Expr,
 ) -> Result<ScalarValue> {

@@ -24,10 +24,10 @@ use netcdf_reader::{NcSliceInfo, NcSliceInfoElem};
 use rayon::prelude::*;
 
 use super::kernel::{Block, Needs, Partial};
-use super::placement::Device;
 use super::spec::{AggKind, DenseSpec, key_values, to_output_type};
 use crate::datasource::netcdf::blocks::{ReadBlock, block_rows, blocks};
 use crate::executor::{self, CancelToken};
+use crate::placement::Device;
 
 /// A dense aggregation over NetCDF variables (replaces an aggregate and its scan).
 #[derive(Debug)]

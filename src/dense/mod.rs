@@ -2,15 +2,14 @@
 //! data needs no hash table, because each row's group follows from its array indices. The
 //! optimizer rule finds eligible aggregates over NetCDF scans and replaces them by a strided
 //! reduction over the decoded variable blocks on the CPU pool, or on the GPU where
-//! `quiver.gpu` places it (`placement.rs`, `gpu.rs`).
+//! `quiver.gpu` places it (`crate::placement`, `gpu.rs`).
 
 mod exec;
 #[cfg(feature = "gpu")]
 mod gpu;
 pub(crate) mod kernel;
-mod placement;
 mod rule;
 mod source;
-mod spec;
+pub(crate) mod spec;
 
 pub use rule::DenseAggregateRule;

@@ -1,7 +1,7 @@
 //! `DenseAggregateRule`: the physical optimizer rule that replaces an aggregate over a NetCDF
 //! scan (through projections, filters and repartitions, in Single or Partial/Final form) by
 //! a [`DenseAggregateExec`] when its keys and aggregates allow (see [`DenseSpec`]).
-//! `SET quiver.dense_aggregate = false` turns it off; `quiver.gpu` places it (`placement.rs`).
+//! `SET quiver.dense_aggregate = false` turns it off; `quiver.gpu` places it (`crate::placement`).
 
 use std::sync::Arc;
 
@@ -16,9 +16,9 @@ use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use quiver_sql::QuiverSqlOptions;
 
 use super::exec::DenseAggregateExec;
-use super::placement::place;
 use super::source::{passes_rows_through, trace};
 use super::spec::DenseSpec;
+use crate::placement::place;
 
 /// Plans eligible aggregates over array scans as dense aggregations.
 #[derive(Debug, Default)]

@@ -73,12 +73,7 @@ pub(crate) fn read<T: Pod>(gpu: &Gpu, buffer: &Buffer, count: usize) -> Result<V
         // The receiver waits below; if it gave up, nobody needs the result.
         let _ = tx.send(r);
     });
-    gpu.device
-        .poll(wgpu::PollType::Wait {
-            submission_index: Some(submission),
-            timeout: Some(WAIT),
-        })
-        .map_err(gpu_err)?;
+    wait(gpu, Some(submission))?;
     rx.recv_timeout(WAIT)
         .map_err(|_| gpu_err("reading a result back timed out"))?
         .map_err(gpu_err)?;
@@ -87,6 +82,18 @@ pub(crate) fn read<T: Pod>(gpu: &Gpu, buffer: &Buffer, count: usize) -> Result<V
     drop(view);
     staging.unmap();
     Ok(out)
+}
+
+/// Waits (at most [`WAIT`]) until the device has finished `submission`, or everything
+/// submitted so far.
+pub(crate) fn wait(gpu: &Gpu, submission: Option<wgpu::SubmissionIndex>) -> Result<()> {
+    gpu.device
+        .poll(wgpu::PollType::Wait {
+            submission_index: submission,
+            timeout: Some(WAIT),
+        })
+        .map_err(gpu_err)?;
+    Ok(())
 }
 
 /// Runs `work` with validation, out-of-memory and internal errors captured: any of them

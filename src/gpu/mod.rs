@@ -2,7 +2,7 @@
 //! a `kernels/<k>.rs` + `<k>.wgsl` pair with a CPU twin it is tested against. `device.rs`
 //! finds and opens the adapter once per process; `buffer.rs` moves data and turns device
 //! errors into query errors. Where work runs is decided by `quiver.gpu` (see
-//! `dense/placement.rs`); without an adapter the CPU path runs.
+//! `placement.rs`); without an adapter the CPU path runs.
 
 mod buffer;
 pub mod device;

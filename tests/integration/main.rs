@@ -5,6 +5,8 @@
 // allow-unwrap-in-tests covers only the test functions themselves).
 #![allow(clippy::unwrap_used)]
 
+#[cfg(feature = "gpu")]
+mod arrays;
 mod clients;
 mod copy;
 mod data_root;

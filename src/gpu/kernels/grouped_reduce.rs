@@ -15,15 +15,17 @@
 //! not counted; NaN is a value — it makes sum, mean and variance NaN, max takes it (the
 //! total order: NaN greatest), min ignores it unless the segment has nothing else.
 //!
-//! Tolerance: sums accumulate in f32 within a segment (each thread ≤ 16 values, then a
-//! 256-way tree), so |gpu − cpu| ≤ 1e-5 · Σ|x| for the sum and 1e-5 relative for mean and
-//! variance of a group, against the CPU's f64 accumulation; count, min and max are exact.
-//! Values beyond ±1.8e19 can overflow the f32 squares (variance inf or NaN). f64 input is not
-//! reduced here (left for an f64 variant on adapters with `SHADER_F64`): the placement keeps
-//! such aggregations on the CPU. The order within a group follows the atomic ranks, so the
-//! last bits of a sum may differ between runs.
-
-use std::sync::OnceLock;
+//! Precision: the values are f32 (f64 inputs stay on the CPU: the placement keeps such
+//! aggregations there); sums, means and deviations accumulate in f64 on adapters with
+//! `SHADER_F64` and in f32 elsewhere, within a segment (each thread ≤ 16 values, then a
+//! 256-way tree); segments merge on the host in f64. No compensated summation: a segment's
+//! f32 error is already bounded by (16 + 8 + 1)·u·Σ|x| with u = 2⁻²⁴.
+//!
+//! Tolerance against the CPU's f64 accumulation: in f32, |gpu − cpu| ≤ 1e-5 · Σ|x| for the
+//! sum and 1e-5 relative for mean and variance of a group, and values beyond ±1.8e19 can
+//! overflow the squares (variance inf or NaN); in f64, 1e-12 for each. Count, min and max are
+//! exact. The order within a group follows the atomic ranks, so the last bits of a sum may
+//! differ between runs.
 
 use bytemuck::{Pod, Zeroable};
 use datafusion::common::{Result, exec_err};
@@ -32,6 +34,7 @@ use wgpu::ComputePipeline;
 use crate::dense::kernel::GroupStats;
 use crate::gpu::buffer::{read, scoped, uniform, upload, zeroed};
 use crate::gpu::device::Gpu;
+use crate::gpu::kernels::{Real, bind, pipeline};
 
 /// A code that no group takes.
 pub(crate) const SKIP: u32 = u32::MAX;
@@ -57,18 +60,10 @@ struct Segment {
     pad: u32,
 }
 
-/// As the shader's `Partial`.
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Partial {
-    count: u32,
-    sum: f32,
-    min_key: u32,
-    max_key: u32,
-    mean: f32,
-    s1: f32,
-    s2: f32,
-    pad: u32,
+/// The shader's `Partial` in `T`: four reals (sum, mean, s1, s2), then four u32 (count,
+/// min key, max key, padding).
+fn partial_size<T: Real>() -> usize {
+    4 * size_of::<T>() + 16
 }
 
 struct Pipelines {
@@ -77,46 +72,35 @@ struct Pipelines {
     reduce: ComputePipeline,
 }
 
-fn pipelines(gpu: &'static Gpu) -> Result<&'static Pipelines> {
-    static PIPELINES: OnceLock<std::result::Result<Pipelines, String>> = OnceLock::new();
-    PIPELINES
-        .get_or_init(|| {
-            scoped(gpu, || {
-                let module = gpu
-                    .device
-                    .create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some("grouped_reduce"),
-                        source: wgpu::ShaderSource::Wgsl(
-                            include_str!("grouped_reduce.wgsl").into(),
-                        ),
-                    });
-                let pipeline = |entry: &str| {
-                    gpu.device
-                        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                            label: Some(entry),
-                            layout: None,
-                            module: &module,
-                            entry_point: Some(entry),
-                            compilation_options: Default::default(),
-                            cache: None,
-                        })
-                };
-                Ok(Pipelines {
-                    histogram: pipeline("histogram"),
-                    scatter: pipeline("scatter"),
-                    reduce: pipeline("reduce"),
-                })
-            })
-            .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| datafusion::common::DataFusionError::Execution(e.clone()))
+fn pipelines<T: Real>(gpu: &Gpu) -> Result<Pipelines> {
+    let source = include_str!("grouped_reduce.wgsl");
+    let entry = |name| pipeline::<T>(gpu, "grouped_reduce", source, name);
+    Ok(Pipelines {
+        histogram: entry("histogram")?,
+        scatter: entry("scatter")?,
+        reduce: entry("reduce")?,
+    })
 }
 
 /// Statistics of every group that has values among `values` (one code per value, codes
 /// below `ngroups` or [`SKIP`]), as `(group, statistics)` pairs: one or more per group,
-/// to merge with [`Stats::add`](crate::dense::kernel::Stats::add).
+/// to merge with [`Stats::add`](crate::dense::kernel::Stats::add). Accumulates in f64
+/// where the adapter has `SHADER_F64`.
 pub(crate) fn reduce(
+    gpu: &'static Gpu,
+    values: &[f32],
+    codes: &[u32],
+    ngroups: usize,
+) -> Result<Vec<(usize, GroupStats)>> {
+    if gpu.info.f64 {
+        reduce_in::<f64>(gpu, values, codes, ngroups)
+    } else {
+        reduce_in::<f32>(gpu, values, codes, ngroups)
+    }
+}
+
+/// [`reduce`], accumulating in `T`.
+pub(crate) fn reduce_in<T: Real>(
     gpu: &'static Gpu,
     values: &[f32],
     codes: &[u32],
@@ -135,15 +119,17 @@ pub(crate) fn reduce(
     }
     // Chunks small enough for one binding and for u32 offsets.
     let chunk = limit.clamp(1, 1 << 30) as usize;
-    let pipelines = pipelines(gpu)?;
+    let pipelines = &pipelines::<T>(gpu)?;
     let mut out = Vec::new();
     for (v, c) in values.chunks(chunk).zip(codes.chunks(chunk)) {
-        out.extend(scoped(gpu, || reduce_chunk(gpu, pipelines, v, c, ngroups))?);
+        out.extend(scoped(gpu, || {
+            reduce_chunk::<T>(gpu, pipelines, v, c, ngroups)
+        })?);
     }
     Ok(out)
 }
 
-fn reduce_chunk(
+fn reduce_chunk<T: Real>(
     gpu: &Gpu,
     p: &Pipelines,
     values: &[f32],
@@ -173,23 +159,10 @@ fn reduce_chunk(
             pad: [0; 2],
         },
     );
-    let bind = |pipeline: &ComputePipeline, entries: &[(u32, &wgpu::Buffer)]| {
-        let entries: Vec<wgpu::BindGroupEntry> = entries
-            .iter()
-            .map(|(binding, buffer)| wgpu::BindGroupEntry {
-                binding: *binding,
-                resource: buffer.as_entire_binding(),
-            })
-            .collect();
-        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        })
-    };
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     {
         let group = bind(
+            gpu,
             &p.histogram,
             &[(0, &params), (1, &codes_buf), (2, &counts), (3, &ranks)],
         );
@@ -239,11 +212,12 @@ fn reduce_chunk(
     let partials = zeroed(
         gpu,
         "partials",
-        (segments.len() * size_of::<Partial>()) as u64,
+        (segments.len() * partial_size::<T>()) as u64,
     );
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     {
         let group = bind(
+            gpu,
             &p.scatter,
             &[
                 (0, &params),
@@ -261,6 +235,7 @@ fn reduce_chunk(
     }
     {
         let group = bind(
+            gpu,
             &p.reduce,
             &[
                 (0, &params),
@@ -276,11 +251,11 @@ fn reduce_chunk(
         pass.dispatch_workgroups(workgroups, 1, 1);
     }
     gpu.queue.submit([encoder.finish()]);
-    let partials: Vec<Partial> = read(gpu, &partials, segments.len())?;
+    let partials: Vec<u8> = read(gpu, &partials, segments.len() * partial_size::<T>())?;
     Ok(segments
         .iter()
-        .zip(partials)
-        .map(|(s, p)| (s.group as usize, group_stats(&p)))
+        .zip(partials.chunks_exact(partial_size::<T>()))
+        .map(|(s, p)| (s.group as usize, group_stats::<T>(p)))
         .collect())
 }
 
@@ -293,15 +268,19 @@ fn from_key(key: u32) -> f32 {
     }
 }
 
-fn group_stats(p: &Partial) -> GroupStats {
+/// The statistics in one `Partial` of `T` (see [`partial_size`]).
+fn group_stats<T: Real>(p: &[u8]) -> GroupStats {
+    let w = size_of::<T>();
+    let real = |i: usize| bytemuck::pod_read_unaligned::<T>(&p[i * w..(i + 1) * w]).to_f64();
+    let word = |i: usize| bytemuck::pod_read_unaligned::<u32>(&p[4 * w + 4 * i..][..4]);
     GroupStats {
-        count: p.count as u64,
-        sum: p.sum as f64,
-        min: from_key(p.min_key) as f64,
-        max: from_key(p.max_key) as f64,
-        shift: p.mean as f64,
-        s1: p.s1 as f64,
-        s2: p.s2 as f64,
+        count: word(0) as u64,
+        sum: real(0),
+        min: from_key(word(1)) as f64,
+        max: from_key(word(2)) as f64,
+        shift: real(1),
+        s1: real(2),
+        s2: real(3),
     }
 }
 
@@ -309,39 +288,7 @@ fn group_stats(p: &Partial) -> GroupStats {
 mod tests {
     use super::*;
     use crate::dense::kernel::{Needs, Stats};
-    use crate::gpu::device::gpu;
-
-    /// The GPU, or `None` after printing why the test skips; with `CI=true` a missing
-    /// adapter fails instead (CI installs lavapipe).
-    fn gpu_or_skip() -> Option<&'static Gpu> {
-        match gpu() {
-            Ok(g) => Some(g),
-            Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("CI=true but no GPU adapter: {reason}")
-            }
-            Err(reason) => {
-                eprintln!("skipping: no GPU adapter: {reason}");
-                None
-            }
-        }
-    }
-
-    /// A seeded generator (SplitMix64).
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n.max(1)
-        }
-    }
+    use crate::gpu::kernels::testing::{Rng, gpu_or_skip};
 
     /// Values around 280 (like temperatures in kelvin) with NaN, ±inf-free, and codes with
     /// SKIP (NULL or filtered) and some groups left empty or all-NaN.
@@ -382,23 +329,37 @@ mod tests {
         s
     }
 
-    fn on_gpu(g: &'static Gpu, values: &[f32], codes: &[u32], ngroups: usize) -> Stats {
+    fn on_gpu<T: Real>(g: &'static Gpu, values: &[f32], codes: &[u32], ngroups: usize) -> Stats {
         let mut s = Stats::new(Needs::REDUCTIONS, ngroups);
-        for (group, part) in reduce(g, values, codes, ngroups).unwrap() {
+        for (group, part) in reduce_in::<T>(g, values, codes, ngroups).unwrap() {
             s.add(group, &part);
         }
         s
     }
 
-    fn close(got: f64, want: f64, scale: f64) -> bool {
-        (got.is_nan() && want.is_nan()) || got == want || (got - want).abs() <= 1e-5 * scale
+    /// The documented relative tolerance when accumulating in `T`.
+    fn tolerance<T: Real>() -> f64 {
+        if size_of::<T>() == 8 { 1e-12 } else { 1e-5 }
     }
 
-    /// GPU vs CPU per group: count, min and max exactly; sum within 1e-5 Σ|x|; mean and
-    /// variance within 1e-5 relative.
+    /// [`check_in`] accumulating in f32, and in f64 where the adapter has it.
     fn check(g: &'static Gpu, values: &[f32], codes: &[u32], ngroups: usize) {
+        check_in::<f32>(g, values, codes, ngroups);
+        if g.info.f64 {
+            check_in::<f64>(g, values, codes, ngroups);
+        }
+    }
+
+    /// GPU vs CPU per group: count, min and max exactly; sum within the tolerance of Σ|x|;
+    /// mean and variance within the tolerance, relative.
+    fn check_in<T: Real>(g: &'static Gpu, values: &[f32], codes: &[u32], ngroups: usize) {
+        let close = |got: f64, want: f64, scale: f64| {
+            (got.is_nan() && want.is_nan())
+                || got == want
+                || (got - want).abs() <= tolerance::<T>() * scale
+        };
         let want = cpu(values, codes, ngroups);
-        let got = on_gpu(g, values, codes, ngroups);
+        let got = on_gpu::<T>(g, values, codes, ngroups);
         let mut abs_sum = vec![0.0f64; ngroups];
         for (v, c) in values.iter().zip(codes) {
             if *c != SKIP {
@@ -406,7 +367,7 @@ mod tests {
             }
         }
         for (k, abs_sum) in abs_sum.iter().enumerate() {
-            let at = format!("group {k} of {ngroups}, n = {}", values.len());
+            let at = format!("group {k} of {ngroups}, n = {}, {}", values.len(), T::WGSL);
             assert_eq!(got.count[k], want.count[k], "count, {at}");
             if want.count[k] == 0 {
                 continue;
@@ -481,7 +442,7 @@ mod tests {
             .map(|c| if *c == 2 { SKIP } else { *c })
             .collect();
         check(g, &values, &codes, 6);
-        let got = on_gpu(g, &values, &codes, 6);
+        let got = on_gpu::<f32>(g, &values, &codes, 6);
         assert!(got.min[0].is_nan() && got.max[0].is_nan());
         assert_eq!((got.min[1], got.sum[1].is_nan()), (-2.0, true));
         assert!(got.max[1].is_nan());

@@ -1,7 +1,9 @@
+alias real = f32; // the accumulators: f64 where the adapter has it (kernels/mod.rs)
 // Dense grouped reduction (see grouped_reduce.rs): values with a group code each are
 // counted into groups (histogram, giving each value its rank in its group), scattered into
 // group order, and every segment of a group (at most SEGMENT values) is reduced by one
 // workgroup: count, sum, min, max, and the sums of deviations from the segment's mean.
+// Values are f32; sums, the mean and the deviations accumulate in `real`.
 
 const WORKGROUP: u32 = 256u;
 // A value no group takes (filtered out or NULL).
@@ -21,14 +23,15 @@ struct Segment {
     _pad: u32,
 }
 
+// The reals first, so that the layout is the same for f32 and f64 but for their size.
 struct Partial {
+    sum: real,
+    mean: real,
+    s1: real,
+    s2: real,
     count: u32,
-    sum: f32,
     min_key: u32,
     max_key: u32,
-    mean: f32,
-    s1: f32,
-    s2: f32,
     _pad: u32,
 }
 
@@ -83,10 +86,10 @@ fn is_nan(x: f32) -> bool {
 }
 
 var<workgroup> w_count: array<u32, 256>;
-var<workgroup> w_sum: array<f32, 256>;
+var<workgroup> w_sum: array<real, 256>;
 var<workgroup> w_min: array<u32, 256>;
 var<workgroup> w_max: array<u32, 256>;
-var<workgroup> w_s2: array<f32, 256>;
+var<workgroup> w_s2: array<real, 256>;
 
 // One workgroup per segment (looping when there are more segments than workgroups).
 @compute @workgroup_size(256)
@@ -97,13 +100,13 @@ fn reduce(@builtin(local_invocation_index) lid: u32,
         let seg = segments[s];
         // Pass 1: count, sum, min (NaN only when nothing else), max (total order).
         var count = 0u;
-        var sum = 0.0;
+        var sum = real(0);
         var lo = 0xffffffffu;
         var hi = 0u;
         for (var i = seg.start + lid; i < seg.end; i += WORKGROUP) {
             let x = sorted[i];
             count += 1u;
-            sum += x;
+            sum += real(x);
             let k = total_key(x);
             hi = max(hi, k);
             if !is_nan(x) {
@@ -126,13 +129,13 @@ fn reduce(@builtin(local_invocation_index) lid: u32,
         }
         let n = w_count[0];
         let total = w_sum[0];
-        let mean = total / f32(n);
+        let mean = total / real(n);
         workgroupBarrier();
         // Pass 2: deviations from the segment mean (stable variance).
-        var s1 = 0.0;
-        var s2 = 0.0;
+        var s1 = real(0);
+        var s2 = real(0);
         for (var i = seg.start + lid; i < seg.end; i += WORKGROUP) {
-            let d = sorted[i] - mean;
+            let d = real(sorted[i]) - mean;
             s1 += d;
             s2 += d * d;
         }
@@ -147,7 +150,7 @@ fn reduce(@builtin(local_invocation_index) lid: u32,
             workgroupBarrier();
         }
         if lid == 0u {
-            partials[s] = Partial(n, total, w_min[0], w_max[0], mean, w_sum[0], w_s2[0], 0u);
+            partials[s] = Partial(total, mean, w_sum[0], w_s2[0], n, w_min[0], w_max[0], 0u);
         }
         workgroupBarrier();
     }

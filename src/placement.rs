@@ -1,7 +1,9 @@
-//! Where a dense aggregation reduces, decided at planning from `quiver.gpu`: `off` is the
-//! CPU; `on` is the GPU for every aggregation the GPU kernel can compute, and an error
-//! without an adapter; `auto` is the GPU only on a hardware adapter (not a software one such
-//! as lavapipe) and when the aggregation reads at least `quiver.gpu_min_values` values.
+//! Where array work runs, from `quiver.gpu`: `off` is the CPU; `on` is the GPU for every
+//! operator a GPU kernel can compute, and an error at planning without an adapter; `auto` is
+//! the GPU only on a hardware adapter (not a software one such as lavapipe) and when the work
+//! has at least `quiver.gpu_min_values` values. Dense aggregations are placed at planning
+//! ([`place`]); the array table functions (`crate::arrays`) check `on` at planning and decide
+//! `auto` at run time, when their input size is known ([`device_for`]).
 
 use std::fmt;
 
@@ -9,7 +11,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, plan_err};
 use quiver_sql::{GpuMode, QuiverSqlOptions};
 
-use super::spec::{AggKind, DenseSpec};
+use crate::dense::spec::{AggKind, DenseSpec};
 
 /// The device a dense aggregation reduces on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,10 +29,23 @@ impl fmt::Display for Device {
     }
 }
 
-/// The device for `spec` under `options` (defaults when the extension is absent).
+/// `quiver.gpu` and `quiver.gpu_min_values` (off when the extension is absent).
+pub(crate) fn gpu_setting(options: Option<&QuiverSqlOptions>) -> (GpuMode, usize) {
+    options.map_or((GpuMode::Off, 0), |o| (o.gpu, o.gpu_min_values))
+}
+
+/// The device for the dense aggregation `spec` under `options`.
 pub(crate) fn place(spec: &DenseSpec, options: Option<&QuiverSqlOptions>) -> Result<Device> {
-    let (mode, min_values) = options.map_or((GpuMode::Off, 0), |o| (o.gpu, o.gpu_min_values));
-    if mode == GpuMode::Off || !gpu_computes(spec) {
+    let (mode, min_values) = gpu_setting(options);
+    if !gpu_computes(spec) {
+        return Ok(Device::Cpu);
+    }
+    device_for(mode, min_values, values_read(spec))
+}
+
+/// The device for work of `values` values that a GPU kernel can compute: see the module docs.
+pub(crate) fn device_for(mode: GpuMode, min_values: usize, values: u128) -> Result<Device> {
+    if mode == GpuMode::Off {
         return Ok(Device::Cpu);
     }
     let adapter = hardware_adapter();
@@ -39,7 +54,7 @@ pub(crate) fn place(spec: &DenseSpec, options: Option<&QuiverSqlOptions>) -> Res
         (GpuMode::On, Err(reason)) => {
             plan_err!("quiver.gpu = 'on' but no GPU adapter: {reason}")
         }
-        (_, Ok(true)) if values_read(spec) >= min_values as u128 => Ok(Device::Gpu),
+        (_, Ok(true)) if values >= min_values as u128 => Ok(Device::Gpu),
         _ => Ok(Device::Cpu),
     }
 }
