@@ -24,7 +24,7 @@ SELECT time, tas FROM read_netcdf('$COURSE/tas1846.nc', nearest => 'lat=59.33, l
 SQL
 
 export QUIVER_BENCH_PASSWORD=bench-password
-"$BIN" serve --pg 127.0.0.1:0 --user bench --password-env QUIVER_BENCH_PASSWORD \
+"$BIN" serve --pg 127.0.0.1:0 --data-root "$COURSE" --user bench --password-env QUIVER_BENCH_PASSWORD \
     --max-connections 64 2> "$work/server.log" &
 server=$!
 for _ in $(seq 600); do
