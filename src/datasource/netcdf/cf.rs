@@ -12,7 +12,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, Float32Array, Float64Array, TimestampMicrosecondArray, make_array,
 };
-use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
@@ -68,10 +68,10 @@ impl CfDecode {
         if self.scale.is_none() && self.offset.is_none() {
             // Only missing values: mark them in the array's own type, no conversion.
             if let Some(v) = raw.as_any().downcast_ref::<Float32Array>() {
-                return self.mask_missing(&raw, v.values().iter().map(|x| f64::from(*x)));
+                return self.mask_missing(&raw, v.values(), narrow_to_f32);
             }
             if let Some(v) = raw.as_any().downcast_ref::<Float64Array>() {
-                return self.mask_missing(&raw, v.values().iter().copied());
+                return self.mask_missing(&raw, v.values(), Some);
             }
         }
         let as_f64 = cast(&raw, &DataType::Float64)?;
@@ -81,11 +81,9 @@ impl CfDecode {
                 raw.data_type()
             );
         };
-        let nulls = if self.missing.is_empty() {
-            raw.nulls().cloned()
-        } else {
-            let valid = values.values().iter().map(|v| !self.is_missing(*v));
-            NullBuffer::union(raw.nulls(), Some(&NullBuffer::from_iter(valid)))
+        let nulls = match self.not_missing(values.values(), Some) {
+            Some(valid) => NullBuffer::union(raw.nulls(), Some(&valid)),
+            None => raw.nulls().cloned(),
         };
         if self.scale.is_none() && self.offset.is_none() {
             let data = raw.to_data().into_builder().nulls(nulls).build()?;
@@ -103,25 +101,67 @@ impl CfDecode {
         Ok(cast(&(Arc::new(unpacked) as ArrayRef), &target)?)
     }
 
-    /// `raw` with the positions whose `values` are missing values marked NULL.
-    fn mask_missing(&self, raw: &ArrayRef, values: impl Iterator<Item = f64>) -> Result<ArrayRef> {
-        if self.missing.is_empty() {
+    /// `raw` (whose values are `values`) with the positions holding missing values marked NULL.
+    fn mask_missing<T: Copy + PartialEq>(
+        &self,
+        raw: &ArrayRef,
+        values: &[T],
+        narrow: impl Fn(f64) -> Option<T>,
+    ) -> Result<ArrayRef> {
+        let Some(valid) = self.not_missing(values, narrow) else {
             return Ok(Arc::clone(raw));
-        }
-        let valid = NullBuffer::from_iter(values.map(|v| !self.is_missing(v)));
-        if valid.null_count() == 0 {
-            return Ok(Arc::clone(raw));
-        }
+        };
         let nulls = NullBuffer::union(raw.nulls(), Some(&valid));
         let data = raw.to_data().into_builder().nulls(nulls).build()?;
         Ok(make_array(data))
     }
 
-    fn is_missing(&self, value: f64) -> bool {
-        self.missing
-            .iter()
-            .any(|m| *m == value || (m.is_nan() && value.is_nan()))
+    /// Which `values` are not missing, or `None` when none is missing. The missing values are
+    /// compared in the values' own type (`narrow` gives a missing value in that type, or
+    /// `None` when no value of that type equals it); NaN matches NaN. This runs over every
+    /// value read, so it packs 64 comparisons per word and has a one-value fast path.
+    fn not_missing<T: Copy + PartialEq>(
+        &self,
+        values: &[T],
+        narrow: impl Fn(f64) -> Option<T>,
+    ) -> Option<NullBuffer> {
+        let nan = self.missing.iter().any(|m| m.is_nan());
+        let mut exact: Vec<T> = Vec::new();
+        for m in self.missing.iter().filter_map(|m| narrow(*m)) {
+            if m == m && !exact.contains(&m) {
+                exact.push(m);
+            }
+        }
+        #[allow(clippy::eq_op)] // `v != v` is the NaN test for any `PartialEq` number
+        let valid = match (exact.as_slice(), nan) {
+            ([], false) => return None,
+            ([m], false) => pack_bits(values, |v| v != *m),
+            _ => pack_bits(values, |v| !(exact.contains(&v) || (nan && v != v))),
+        };
+        let valid = NullBuffer::new(valid);
+        (valid.null_count() > 0).then_some(valid)
     }
+}
+
+/// A missing value as `f32`, when some `f32` equals it exactly.
+fn narrow_to_f32(m: f64) -> Option<f32> {
+    #[allow(clippy::cast_possible_truncation)] // checked: the round trip must be exact
+    let n = m as f32;
+    (f64::from(n) == m).then_some(n)
+}
+
+/// `keep` of every value as a bitmap, 64 values per word.
+fn pack_bits<T: Copy>(values: &[T], keep: impl Fn(T) -> bool) -> BooleanBuffer {
+    let words: Vec<u64> = values
+        .chunks(64)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .enumerate()
+                .fold(0u64, |word, (i, v)| word | (u64::from(keep(*v)) << i))
+        })
+        .collect();
+    BooleanBuffer::new(Buffer::from_vec(words), 0, values.len())
 }
 
 /// The reference of a CF time coordinate that quiver decodes into timestamps: units of the
@@ -246,6 +286,52 @@ mod tests {
             nanosecond: 0,
         };
         assert_eq!(micros_since_epoch(&t), -4_101_105_600_000_000);
+    }
+
+    /// The packed-bit missing-value test against its definition (`f64::from(x) == m`, NaN
+    /// matching NaN), over lengths around the 64-value words and several missing sets.
+    #[test]
+    fn missing_values_match_their_definition() {
+        let pool = [
+            0.0f32,
+            -0.0,
+            1.5,
+            1e20,
+            f32::NAN,
+            -f32::NAN,
+            f32::INFINITY,
+            7.25,
+        ];
+        let sets: [&[f64]; 6] = [
+            &[],
+            &[1e20f32 as f64],
+            &[1e20],
+            &[1.5, 1.5],
+            &[f64::NAN],
+            &[7.25, f64::NAN, f64::INFINITY, 0.0],
+        ];
+        for missing in sets {
+            let decode = CfDecode {
+                missing: missing.to_vec(),
+                ..CfDecode::default()
+            };
+            for len in [0usize, 1, 63, 64, 65, 200] {
+                let values: Vec<f32> = (0..len).map(|i| pool[(i * 7 + len) % pool.len()]).collect();
+                let raw: ArrayRef = Arc::new(Float32Array::from(values.clone()));
+                let out = decode.apply(raw).expect("decode");
+                for (i, x) in values.iter().enumerate() {
+                    let x = f64::from(*x);
+                    let expected = missing
+                        .iter()
+                        .any(|m| *m == x || (m.is_nan() && x.is_nan()));
+                    assert_eq!(
+                        out.is_null(i),
+                        expected,
+                        "{missing:?} len {len} at {i}: {x}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
