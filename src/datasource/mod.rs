@@ -1,7 +1,7 @@
 //! Data sources: files of every supported format as tables.
 
 pub mod access;
-mod array;
+pub(crate) mod array;
 mod csv_errors;
 pub mod files;
 pub mod hdf5;

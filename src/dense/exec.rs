@@ -25,7 +25,7 @@ use rayon::prelude::*;
 
 use super::kernel::{Block, Needs, Partial};
 use super::spec::{AggKind, DenseSpec, key_values, to_output_type};
-use crate::datasource::netcdf::blocks::{ReadBlock, block_rows, blocks};
+use crate::datasource::array::ReadBlock;
 use crate::executor::{self, CancelToken};
 use crate::placement::Device;
 
@@ -137,12 +137,9 @@ impl ExecutionPlan for DenseAggregateExec {
 fn tasks(spec: &DenseSpec) -> Vec<ReadBlock> {
     let (lo, hi) = spec.ranges[0];
     let inner: u64 = spec.ranges[1..].iter().map(|(a, b)| b - a).product();
-    blocks(
-        &spec.layout,
-        lo,
-        hi,
-        block_rows(&spec.layout, &spec.vars, inner),
-    )
+    spec.layout
+        .cuts(&spec.vars, inner)
+        .blocks(&spec.layout.extents(), lo, hi)
 }
 
 /// The run-time metrics: values and blocks read, blocks the GPU failed and the CPU reduced.

@@ -16,6 +16,7 @@ mod flight;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod hdf5;
+mod hdf5_partitions;
 mod mutation;
 mod netcdf;
 mod netcdf_fallback;

@@ -1,27 +1,27 @@
 //! `Hdf5Exec`: reads the projected columns of an HDF5 dataset (one file or several
-//! concatenated along dimension 0) over the index ranges the filters left, off the tokio
-//! workers, and emits batches whose dimension columns follow C order (last dimension
+//! concatenated along dimension 0) over the index ranges the filters left, partition by
+//! partition (runs of dimension 0 across files, at whole storage chunks), block by block on
+//! the CPU pool, and emits batches whose dimension columns follow C order (last dimension
 //! fastest).
 
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, UInt64Array};
-use datafusion::arrow::compute::take;
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::stats::Precision;
 use datafusion::common::{Result, Statistics, exec_err};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, StatisticsArgs,
 };
 
 use super::schema::Hdf5Layout;
+use crate::datasource::array::{BlockReader, BlockRows, ReadBlock, block_stream};
 
-/// Scans an HDF5 dataset in one partition.
+/// Scans an HDF5 dataset; one partition per run of dimension-0 indices.
 #[derive(Debug)]
 pub struct Hdf5Exec {
     layout: Arc<Hdf5Layout>,
@@ -30,6 +30,7 @@ pub struct Hdf5Exec {
     ranges: Vec<(u64, u64)>,
     limit: Option<usize>,
     batch_size: usize,
+    partitions: Vec<Vec<ReadBlock>>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
@@ -40,12 +41,18 @@ impl Hdf5Exec {
         projection: Vec<usize>,
         ranges: Vec<(u64, u64)>,
         limit: Option<usize>,
+        target_partitions: usize,
         batch_size: usize,
     ) -> Result<Self> {
         let schema = Arc::new(layout.schema.project(&projection)?);
+        let inner: u64 = ranges.iter().skip(1).map(|(a, b)| b - a).product();
+        let partitions =
+            layout
+                .cuts(inner)
+                .partitions(&layout.extents(), &ranges, target_partitions);
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
-            Partitioning::UnknownPartitioning(1),
+            Partitioning::UnknownPartitioning(partitions.len()),
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
@@ -55,90 +62,22 @@ impl Hdf5Exec {
             ranges,
             limit,
             batch_size: batch_size.max(1),
+            partitions,
             schema,
             properties,
         })
     }
 
-    fn rows(&self) -> usize {
-        let rows: u64 = self.ranges.iter().map(|(a, b)| b - a).product();
-        let rows = usize::try_from(rows).unwrap_or(usize::MAX);
-        rows.min(self.limit.unwrap_or(usize::MAX))
-    }
-
-    /// Reads everything the projection needs into batches, file by file.
-    fn read(&self) -> Result<Vec<RecordBatch>> {
-        let layout = &self.layout;
-        let ndims = layout.dims.len();
-        let counts: Vec<u64> = self.ranges.iter().map(|(a, b)| b - a).collect();
-        let strides: Vec<u64> = (0..ndims)
-            .map(|k| counts[k + 1..].iter().product())
-            .collect();
-        // Rows per index along dimension 0 (1 for a scalar dataset).
-        let inner: u64 = counts.iter().skip(1).product();
-        let mut left = self.rows() as u64;
-        let mut batches = Vec::new();
-        for (index, file) in layout.files.iter().enumerate() {
-            if left == 0 {
-                break;
-            }
-            let mut local = self.ranges.clone();
-            let first = match local.first_mut() {
-                Some(r0) => {
-                    let start = r0.0.max(file.offset);
-                    let end = r0.1.min(file.offset + file.len);
-                    if start >= end {
-                        continue;
-                    }
-                    let rows = ((end - start) * inner).min(left);
-                    *r0 = (
-                        start - file.offset,
-                        start - file.offset + rows.div_ceil(inner),
-                    );
-                    start
-                }
-                None => 0,
-            };
-            let rows = local.iter().map(|(a, b)| b - a).product::<u64>().min(left);
-            let mut values: Vec<Option<ArrayRef>> = vec![None; layout.columns.len()];
-            for &col in &self.projection {
-                if col >= ndims {
-                    values[col - ndims] = Some(layout.read_column(index, col - ndims, &local)?);
-                }
-            }
-            let mut offset = 0;
-            while offset < rows {
-                let len = (self.batch_size as u64).min(rows - offset);
-                let mut columns = Vec::with_capacity(self.projection.len());
-                for &col in &self.projection {
-                    if col < ndims {
-                        let indices: UInt64Array = (offset..offset + len)
-                            .map(|r| {
-                                let i = (r / strides[col]) % counts[col].max(1);
-                                if col == 0 {
-                                    first + i
-                                } else {
-                                    self.ranges[col].0 + i
-                                }
-                            })
-                            .collect::<Vec<_>>()
-                            .into();
-                        columns.push(take(layout.dims[col].values.as_ref(), &indices, None)?);
-                    } else if let Some(array) = &values[col - ndims] {
-                        columns.push(array.slice(offset as usize, len as usize));
-                    }
-                }
-                let options = RecordBatchOptions::new().with_row_count(Some(len as usize));
-                batches.push(RecordBatch::try_new_with_options(
-                    Arc::clone(&self.schema),
-                    columns,
-                    &options,
-                )?);
-                offset += len;
-            }
-            left -= rows;
-        }
-        Ok(batches)
+    /// Rows of partition `partition` (of all of them when `None`), before the limit.
+    fn rows(&self, partition: Option<usize>) -> u64 {
+        let blocks: Vec<&ReadBlock> = match partition {
+            Some(p) => self.partitions.get(p).into_iter().flatten().collect(),
+            None => self.partitions.iter().flatten().collect(),
+        };
+        blocks
+            .iter()
+            .map(|b| BlockRows::new(&self.ranges, b, None).rows as u64)
+            .sum()
     }
 }
 
@@ -157,8 +96,9 @@ impl DisplayAs for Hdf5Exec {
             .collect();
         write!(
             f,
-            "Hdf5Exec: files={}, dataset={}, projection=[{}], ranges=[{}]",
+            "Hdf5Exec: files={}, partitions={}, dataset={}, projection=[{}], ranges=[{}]",
             self.layout.files.len(),
+            self.partitions.len(),
             self.layout.dataset_path,
             columns.join(", "),
             ranges.join(", ")
@@ -184,44 +124,86 @@ impl ExecutionPlan for Hdf5Exec {
     fn statistics_from_inputs(
         &self,
         _input: &[Arc<Statistics>],
-        _args: &StatisticsArgs,
+        args: &StatisticsArgs,
     ) -> Result<Arc<Statistics>> {
+        let rows = usize::try_from(self.rows(args.partition())).unwrap_or(usize::MAX);
+        let rows = match self.limit {
+            None => Precision::Exact(rows),
+            Some(limit) => Precision::Inexact(rows.min(limit)),
+        };
         Ok(Arc::new(
-            Statistics::new_unknown(&self.schema).with_num_rows(Precision::Exact(self.rows())),
+            Statistics::new_unknown(&self.schema).with_num_rows(rows),
         ))
     }
 
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        if partition != 0 {
+        let Some(blocks) = self.partitions.get(partition).cloned() else {
             return exec_err!("hdf5 scan has no partition {partition}");
-        }
-        let exec = Hdf5Exec {
+        };
+        let reader = Arc::new(ColumnReader {
             layout: Arc::clone(&self.layout),
             projection: self.projection.clone(),
             ranges: self.ranges.clone(),
-            limit: self.limit,
-            batch_size: self.batch_size,
             schema: Arc::clone(&self.schema),
-            properties: Arc::clone(&self.properties),
-        };
-        let stream = futures::stream::once(async move {
-            let result = tokio::task::spawn_blocking(move || exec.read())
-                .await
-                .unwrap_or_else(|e| exec_err!("hdf5 read task failed: {e}"));
-            let items: Vec<Result<RecordBatch>> = match result {
-                Ok(batches) => batches.into_iter().map(Ok).collect(),
-                Err(e) => vec![Err(e)],
-            };
-            futures::stream::iter(items)
+            batch_size: self.batch_size,
         });
-        use futures::StreamExt;
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
+        let threads = context.session_config().target_partitions();
+        Ok(block_stream(
             Arc::clone(&self.schema),
-            stream.flatten(),
-        )))
+            reader,
+            blocks,
+            self.limit,
+            threads,
+        ))
+    }
+}
+
+/// What a partition needs to turn one block into batches.
+struct ColumnReader {
+    layout: Arc<Hdf5Layout>,
+    projection: Vec<usize>,
+    ranges: Vec<(u64, u64)>,
+    schema: SchemaRef,
+    batch_size: usize,
+}
+
+impl BlockReader for ColumnReader {
+    fn read(&self, block: &ReadBlock, limit: Option<usize>) -> Result<Vec<RecordBatch>> {
+        let layout = &self.layout;
+        let ndims = layout.dims.len();
+        let shape = BlockRows::new(&self.ranges, block, limit);
+        let local = shape.local(layout.files[block.file].offset);
+        let mut values: Vec<Option<ArrayRef>> = vec![None; layout.columns.len()];
+        for &col in &self.projection {
+            if col < ndims {
+                continue;
+            }
+            let array = layout.read_column(block.file, col - ndims, &local)?;
+            if array.len() < shape.rows {
+                return exec_err!(
+                    "dataset '{}' in '{}' gave {} values, expected {}",
+                    layout.dataset_path,
+                    layout.files[block.file].path,
+                    array.len(),
+                    shape.rows
+                );
+            }
+            values[col - ndims] = Some(array);
+        }
+        shape.batches(&self.schema, self.batch_size, |offset, len| {
+            let mut columns = Vec::with_capacity(self.projection.len());
+            for &col in &self.projection {
+                if col < ndims {
+                    columns.push(shape.dimension(col, &layout.dims[col].values, offset, len)?);
+                } else if let Some(array) = &values[col - ndims] {
+                    columns.push(array.slice(offset, len));
+                }
+            }
+            Ok(columns)
+        })
     }
 }

@@ -6,6 +6,7 @@ pub mod exec;
 pub mod factory;
 pub mod info;
 pub mod schema;
+mod slab;
 pub mod table;
 
 pub use exec::Hdf5Exec;

@@ -13,16 +13,17 @@ use datafusion::arrow::array::{
     Array, ArrayRef, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array, Int64Array,
     StringArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
 };
-use datafusion::arrow::compute::{concat, take};
+use datafusion::arrow::compute::concat;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{DataFusionError, Result, exec_err, plan_err};
 use hdf5_reader::messages::HdfMessage;
 use hdf5_reader::{
     ByteOrder, Dataset, Datatype, FilesystemExternalFileResolver, FilesystemExternalLinkResolver,
-    Hdf5File, OpenOptions, SliceInfo, SliceInfoElem, StringSize, VarLenKind,
+    Hdf5File, OpenOptions, StringSize, VarLenKind,
 };
 
-use crate::datasource::array::{check_dimensions, first_coordinate, flat_indices};
+use super::slab::read_numeric;
+use crate::datasource::array::{Cuts, check_dimensions, first_coordinate};
 
 /// Options of an HDF5 table.
 #[derive(Debug, Clone)]
@@ -162,6 +163,9 @@ pub(crate) struct Hdf5Layout {
     pub columns: Vec<ValueColumn>,
     pub schema: SchemaRef,
     pub options: Hdf5Options,
+    /// Extent along dimension 0 of one storage chunk of the first file's dataset (None when
+    /// it is not chunked): partitions and read blocks end at whole chunks.
+    pub outer_chunk: Option<u64>,
 }
 
 impl std::fmt::Debug for Hdf5Layout {
@@ -314,7 +318,7 @@ fn enum_label(bytes: &[u8], members: &[hdf5_reader::EnumMember]) -> Option<Strin
 }
 
 /// Decodes `count` elements of `t` laid out every `stride` bytes from `offset` in `raw`.
-fn decode_elements(
+pub(crate) fn decode_elements(
     raw: &[u8],
     count: usize,
     stride: usize,
@@ -411,56 +415,6 @@ fn scalar_column_type(t: &Datatype, enum_labels: bool) -> Option<DataType> {
         Datatype::Enum { base, .. } => numeric_type(base),
         other => numeric_type(other),
     }
-}
-
-/// Reads the whole dataset as a numeric Arrow array of its own type.
-fn read_numeric(ds: &Dataset, path: &str) -> Result<ArrayRef> {
-    read_numeric_slab(ds, path, None)
-}
-
-/// Reads the hyperslab `ranges` (the whole dataset when `None`) of a numeric dataset as an
-/// Arrow array of its own type.
-fn read_numeric_slab(ds: &Dataset, path: &str, ranges: Option<&[(u64, u64)]>) -> Result<ArrayRef> {
-    let selection = ranges.map(|ranges| SliceInfo {
-        selections: ranges
-            .iter()
-            .map(|(start, end)| SliceInfoElem::Slice {
-                start: *start,
-                end: *end,
-                step: 1,
-            })
-            .collect(),
-    });
-    macro_rules! read {
-        ($t:ty, $arr:ty) => {{
-            let values = match &selection {
-                Some(selection) => guarded(path, || ds.read_slice::<$t>(selection))?,
-                None => guarded(path, || ds.read_array::<$t>())?,
-            }
-            .into_raw_vec_and_offset()
-            .0;
-            Arc::new(<$arr>::from(values)) as ArrayRef
-        }};
-    }
-    Ok(match numeric_type(ds.dtype()) {
-        Some(DataType::Int8) => read!(i8, Int8Array),
-        Some(DataType::Int16) => read!(i16, Int16Array),
-        Some(DataType::Int32) => read!(i32, Int32Array),
-        Some(DataType::Int64) => read!(i64, Int64Array),
-        Some(DataType::UInt8) => read!(u8, UInt8Array),
-        Some(DataType::UInt16) => read!(u16, UInt16Array),
-        Some(DataType::UInt32) => read!(u32, UInt32Array),
-        Some(DataType::UInt64) => read!(u64, UInt64Array),
-        Some(DataType::Float32) => read!(f32, Float32Array),
-        Some(DataType::Float64) => read!(f64, Float64Array),
-        _ => {
-            return plan_err!(
-                "dataset '{}' in '{path}' has unsupported type {}",
-                ds.name(),
-                type_name(ds.dtype())
-            );
-        }
-    })
 }
 
 /// Attributes of a dataset as text, for Arrow metadata (internal ones left out).
@@ -561,6 +515,16 @@ impl Hdf5Layout {
         let parts: Vec<&dyn Array> = dim0.iter().map(|a| a.as_ref()).collect();
         layout.dims[0].values = concat(&parts)?;
         Ok(layout)
+    }
+
+    /// Each file's `(offset, len)` along dimension 0.
+    pub(crate) fn extents(&self) -> Vec<(u64, u64)> {
+        self.files.iter().map(|f| (f.offset, f.len)).collect()
+    }
+
+    /// How a read with `inner` values per dimension-0 index cuts dimension 0.
+    pub(crate) fn cuts(&self, inner: u64) -> Cuts {
+        Cuts::new(inner, self.outer_chunk)
     }
 
     /// Opens one file and lays out `dataset` (or the file's only dataset).
@@ -720,6 +684,7 @@ impl Hdf5Layout {
                 );
             }
         }
+        let outer_chunk = ds.chunks().and_then(|c| c.first().map(|&n| u64::from(n)));
         let globals = guarded(path, || file.root_group().and_then(|g| g.attributes()))
             .map(|attrs| {
                 attrs
@@ -740,69 +705,9 @@ impl Hdf5Layout {
             columns,
             schema: Arc::new(Schema::new(fields).with_metadata(globals)),
             options: options.clone(),
+            outer_chunk,
         })
     }
-
-    /// Reads value column `k` of file `file` over `ranges` (one per dimension, local to the
-    /// file): numeric datasets as a hyperslab, the others whole, then the selected elements.
-    pub(crate) fn read_column(
-        &self,
-        file: usize,
-        k: usize,
-        ranges: &[(u64, u64)],
-    ) -> Result<ArrayRef> {
-        let source = &self.files[file];
-        let (path, ds) = (&source.path, &source.dataset);
-        let shape = ds.shape().to_vec();
-        let whole = ranges
-            .iter()
-            .zip(&shape)
-            .all(|((start, end), size)| *start == 0 && end == size);
-        let rows: u64 = shape.iter().product();
-        let rows = usize::try_from(rows).unwrap_or(usize::MAX);
-        let array = match &self.columns[k].kind {
-            ColumnKind::Numeric if !whole => return read_numeric_slab(ds, path, Some(ranges)),
-            ColumnKind::Numeric => read_numeric(ds, path)?,
-            ColumnKind::Strings => {
-                Arc::new(StringArray::from(guarded(path, || ds.read_strings())?))
-            }
-            ColumnKind::Enum => {
-                let raw = guarded(path, || ds.read_raw_bytes())?;
-                let size = guarded(path, || hdf5_reader::dtype_element_size(ds.dtype()))?;
-                decode_elements(&raw, rows, size, 0, ds.dtype(), self.options.enum_labels)
-                    .ok_or_else(|| short(path, &self.dataset_path))?
-            }
-            ColumnKind::Field { offset, dtype } => {
-                let raw = guarded(path, || ds.read_raw_bytes())?;
-                let size = guarded(path, || hdf5_reader::dtype_element_size(ds.dtype()))?;
-                decode_elements(&raw, rows, size, *offset, dtype, self.options.enum_labels)
-                    .ok_or_else(|| short(path, &self.dataset_path))?
-            }
-        };
-        if array.len() != rows {
-            return exec_err!(
-                "dataset '{}' in '{path}' gave {} values, expected {rows}",
-                self.dataset_path,
-                array.len()
-            );
-        }
-        if whole {
-            return Ok(array);
-        }
-        let steps: Vec<(u64, u64, u64)> = ranges.iter().map(|(a, b)| (*a, *b, 1)).collect();
-        let indices: UInt64Array = flat_indices(&shape, &steps)
-            .into_iter()
-            .map(|i| i as u64)
-            .collect::<Vec<_>>()
-            .into();
-        Ok(take(array.as_ref(), &indices, None)?)
-    }
-}
-
-fn short(path: &str, dataset: &str) -> DataFusionError {
-    DataFusionError::Execution(format!(
-        "cannot read hdf5 file '{path}': data of dataset '{dataset}' is shorter than its shape"
-    ))
 }
 
 /// The names of the dimension scales attached to each dimension of `dataset`, as

@@ -86,6 +86,7 @@ impl TableProvider for Hdf5Table {
             projection,
             self.dimensions().narrow(self.full_ranges(), filters),
             limit,
+            state.config().target_partitions(),
             state.config().batch_size(),
         )?))
     }

@@ -2,7 +2,6 @@
 //! `CREATE EXTERNAL TABLE ... STORED AS NETCDF`, read with the pure-Rust `netcdf-reader`
 //! (or, with the cargo feature `libnetcdf`, the NetCDF C library for files it cannot decode).
 
-pub(crate) mod blocks;
 pub mod cf;
 pub mod exec;
 pub mod factory;

@@ -14,7 +14,7 @@ use netcdf_reader::{NcAttrValue, NcAttribute, NcFormat, NcSliceInfo, NcType, NcV
 
 use super::cf::{CfDecode, decodable_time_ref, decode_times};
 use super::source::NcSource;
-use crate::datasource::array::{check_dimensions, first_coordinate};
+use crate::datasource::array::{Cuts, check_dimensions, first_coordinate};
 
 /// Options of a NetCDF table.
 #[derive(Debug, Clone)]
@@ -502,6 +502,21 @@ impl ArrayLayout {
     pub(crate) fn variable(&self, index: usize, path: &str) -> Result<&NcVariable> {
         let f = &self.files[index];
         f.file.variable(&f.path, path)
+    }
+
+    /// Each file's `(offset, len)` along dimension 0.
+    pub(crate) fn extents(&self) -> Vec<(u64, u64)> {
+        self.files.iter().map(|f| (f.offset, f.len)).collect()
+    }
+
+    /// How a read of variables `vars` (indices into `vars`) with `inner` values per
+    /// dimension-0 index cuts dimension 0: at the largest storage chunk among them.
+    pub(crate) fn cuts(&self, vars: &[usize], inner: u64) -> Cuts {
+        let chunk = vars
+            .iter()
+            .filter_map(|&v| self.vars.get(v).and_then(|c| c.outer_chunk))
+            .max();
+        Cuts::new(inner, chunk)
     }
 
     /// Reads data variable `var` (an index into `vars`) of file `file` over `selection`

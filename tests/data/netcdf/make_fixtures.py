@@ -342,11 +342,47 @@ def cube_files():
             pr[:] = raw
 
 
+def hdf5_chunked():
+    """Plain HDF5 (h5py) chunked along dimension 0 in several chunks, for partitioned scans:
+    `/grid/values` (t x c, gzip, chunks of 4 x 3) with dimension scales, and 1-D chunked
+    datasets whose last chunk is partial: a compound `/records`, variable-length strings
+    `/labels` and an enum `/codes` (outside the group of the scales, which netcdf-reader
+    would otherwise expect on them too)."""
+    p = path("chunked.h5")
+    with h5py.File(p, "w") as f:
+        grid = f.create_group("grid")
+        t = grid.create_dataset("t", data=np.arange(20, dtype="f8") * 0.5)
+        c = grid.create_dataset("c", data=np.array([1, 2, 3], dtype="i4"))
+        values = grid.create_dataset("values", data=(np.arange(60, dtype="f4") * 1.5).reshape(20, 3),
+                                  chunks=(4, 3), compression="gzip")
+        t.make_scale("t")
+        c.make_scale("c")
+        values.dims[0].attach_scale(t)
+        values.dims[1].attach_scale(c)
+        ct = np.dtype([("id", "<i4"), ("v", "<f8"), ("tag", "S4")])
+        f.create_dataset("records", data=np.array(
+            [(i, i * 0.25, b"r%d" % (i % 7)) for i in range(18)], dtype=ct), chunks=(4,))
+        f.create_dataset("labels", data=["l%d" % (i * 3) for i in range(10)],
+                         dtype=h5py.string_dtype(), chunks=(3,))
+        et = h5py.enum_dtype({"LOW": 0, "MID": 1, "HIGH": 2}, basetype="u1")
+        f.create_dataset("codes", data=np.array([i % 3 for i in range(12)], dtype="u1"),
+                         dtype=et, chunks=(5,))
+    with h5py.File(p) as f:
+        r = f["records"][()]
+        EXPECTED["chunked.h5"] = {"datasets": {
+            "grid/values": {"values": plain(f["grid/values"][()]), "t": plain(f["grid/t"][()])},
+            "records": {"fields": {k: plain(r[k]) for k in r.dtype.names}},
+            "labels": {"values": [s.decode() for s in f["labels"][()]]},
+            "codes": {"values": plain(f["codes"][()])},
+        }}
+
+
 def main(only):
     if only:
         with open(os.path.join(HERE, "expected.json")) as f:
             EXPECTED.update(json.load(f))
-        makers = {"committed_type.nc": committed_type_file, "parts_*.h5": hdf5_parts}
+        makers = {"committed_type.nc": committed_type_file, "parts_*.h5": hdf5_parts,
+                  "chunked.h5": hdf5_chunked}
         for name in only:
             makers[name]()
     else:
@@ -376,6 +412,7 @@ def everything():
     cube_files()
     committed_type_file()
     hdf5_parts()
+    hdf5_chunked()
 
 
 if __name__ == "__main__":
