@@ -126,6 +126,16 @@ async fn external_table_url_and_errors() {
         err.contains("no dataset '/nope'") && err.contains("sample.h5"),
         "{err}"
     );
+    // A dataset the pure-Rust reader cannot decode is named with the reason, not called missing.
+    let committed = fixture("committed_type.nc");
+    let err = query_err(&format!("SELECT * FROM read_hdf5('{committed}', '/v')")).await;
+    assert!(
+        err.contains("dataset '/v'")
+            && err.contains("committed_type.nc")
+            && err.contains("shared datatype")
+            && !err.contains("no dataset"),
+        "{err}"
+    );
     let err = query_err("SELECT * FROM read_hdf5('/nonexistent/x.h5', '/a')").await;
     assert!(
         err.contains("no such file") && err.contains("x.h5"),

@@ -557,6 +557,11 @@ impl Hdf5Layout {
                         "'{dataset_path}' in '{path}' is an external link to another file; pass allow_external => true to follow it ({text})"
                     );
                 }
+                if text.contains("unsupported") {
+                    return plan_err!(
+                        "dataset '{dataset_path}' in '{path}' uses an HDF5 encoding the pure-Rust reader does not support: {text}"
+                    );
+                }
                 let all = dataset_paths(&file, path).unwrap_or_default();
                 return plan_err!(
                     "no dataset '{dataset_path}' in '{path}' (datasets: {})",
