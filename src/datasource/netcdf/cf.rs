@@ -120,6 +120,7 @@ impl CfDecode {
     /// compared in the values' own type (`narrow` gives a missing value in that type, or
     /// `None` when no value of that type equals it); NaN matches NaN. This runs over every
     /// value read, so it packs 64 comparisons per word and has a one-value fast path.
+    #[allow(clippy::eq_op)] // `x == x` is the NaN test for any `PartialEq` number
     fn not_missing<T: Copy + PartialEq>(
         &self,
         values: &[T],
@@ -132,7 +133,6 @@ impl CfDecode {
                 exact.push(m);
             }
         }
-        #[allow(clippy::eq_op)] // `v != v` is the NaN test for any `PartialEq` number
         let valid = match (exact.as_slice(), nan) {
             ([], false) => return None,
             ([m], false) => pack_bits(values, |v| v != *m),
