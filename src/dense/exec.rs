@@ -20,16 +20,16 @@ use datafusion::physical_plan::metrics::{
 };
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
-use netcdf_reader::{NcSliceInfo, NcSliceInfoElem};
 use rayon::prelude::*;
 
 use super::kernel::{Block, Needs, Partial};
+use super::order::output_ordering;
 use super::spec::{AggKind, DenseSpec, key_values, to_output_type};
 use crate::datasource::array::ReadBlock;
 use crate::executor::{self, CancelToken};
 use crate::placement::Device;
 
-/// A dense aggregation over NetCDF variables (replaces an aggregate and its scan).
+/// A dense aggregation over array variables (replaces an aggregate and its scan).
 #[derive(Debug)]
 pub struct DenseAggregateExec {
     spec: Arc<DenseSpec>,
@@ -40,20 +40,26 @@ pub struct DenseAggregateExec {
 }
 
 impl DenseAggregateExec {
-    pub(crate) fn new(spec: DenseSpec, threads: usize, device: Device) -> Self {
+    pub(crate) fn try_new(spec: DenseSpec, threads: usize, device: Device) -> Result<Self> {
+        let schema = Arc::clone(&spec.output_schema);
+        let ordering = output_ordering(&spec)?;
+        let equivalences = match ordering.is_empty() {
+            true => EquivalenceProperties::new(schema),
+            false => EquivalenceProperties::new_with_orderings(schema, [ordering]),
+        };
         let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(Arc::clone(&spec.output_schema)),
+            equivalences,
             Partitioning::UnknownPartitioning(1),
             EmissionType::Final,
             Boundedness::Bounded,
         ));
-        Self {
+        Ok(Self {
             spec: Arc::new(spec),
             threads: threads.max(1),
             device,
             properties,
             metrics: ExecutionPlanMetricsSet::new(),
-        }
+        })
     }
 }
 
@@ -62,12 +68,12 @@ impl DisplayAs for DenseAggregateExec {
         let spec = &self.spec;
         let keys: Vec<&str> = spec.keys.iter().map(|k| k.name.as_str()).collect();
         let aggs: Vec<&str> = spec.aggs.iter().map(|a| a.name.as_str()).collect();
+        let schema = spec.grid.schema();
         let ranges: Vec<String> = spec
-            .layout
-            .dims
+            .ranges
             .iter()
-            .zip(&spec.ranges)
-            .map(|(d, (a, b))| format!("{}[{a}..{b}]", d.name))
+            .enumerate()
+            .map(|(d, (a, b))| format!("{}[{a}..{b}]", schema.field(d).name()))
             .collect();
         write!(
             f,
@@ -75,7 +81,7 @@ impl DisplayAs for DenseAggregateExec {
             keys.join(", "),
             aggs.join(", "),
             spec.ngroups,
-            spec.layout.files.len(),
+            spec.grid.file_count(),
             ranges.join(", "),
             self.device
         )?;
@@ -137,9 +143,9 @@ impl ExecutionPlan for DenseAggregateExec {
 fn tasks(spec: &DenseSpec) -> Vec<ReadBlock> {
     let (lo, hi) = spec.ranges[0];
     let inner: u64 = spec.ranges[1..].iter().map(|(a, b)| b - a).product();
-    spec.layout
+    spec.grid
         .cuts(&spec.vars, inner)
-        .blocks(&spec.layout.extents(), lo, hi)
+        .blocks(&spec.grid.extents(), lo, hi)
 }
 
 /// The run-time metrics: values and blocks read, blocks the GPU failed and the CPU reduced.
@@ -191,38 +197,33 @@ fn run_task(
     counters: &Counters,
     partial: &mut Partial,
 ) -> Result<usize> {
-    let layout = &spec.layout;
-    let file = &layout.files[task.file];
-    let mut selections = Vec::with_capacity(spec.ranges.len());
+    let grid = &spec.grid;
+    let (path, offset) = grid.file(task.file);
+    let mut local = Vec::with_capacity(spec.ranges.len());
     let mut start = Vec::with_capacity(spec.ranges.len());
     let mut len = Vec::with_capacity(spec.ranges.len());
     for (d, (a, b)) in spec.ranges.iter().enumerate() {
         let (s, e) = if d == 0 {
-            (task.start - file.offset, task.end - file.offset)
+            (task.start - offset, task.end - offset)
         } else {
             (*a, *b)
         };
-        selections.push(NcSliceInfoElem::Slice {
-            start: s,
-            end: e,
-            step: 1,
-        });
+        local.push((s, e));
         start.push(if d == 0 { (task.start - a) as usize } else { 0 });
         len.push((e - s) as usize);
     }
     let elements: usize = len.iter().product();
-    let selection = NcSliceInfo { selections };
     let columns = spec
         .vars
         .iter()
-        .map(|v| layout.read_var(task.file, *v, &selection))
+        .map(|v| grid.read_values(task.file, *v, &local))
         .collect::<Result<Vec<ArrayRef>>>()?;
+    let ndims = grid.dim_count();
     for (array, v) in columns.iter().zip(&spec.vars) {
         if array.len() != elements {
             return exec_err!(
-                "variable \"{}\" in '{}' gave {} values, expected {elements}",
-                layout.vars[*v].name,
-                file.path,
+                "column \"{}\" in '{path}' gave {} values, expected {elements}",
+                grid.schema().field(ndims + v).name(),
                 array.len()
             );
         }

@@ -1,7 +1,9 @@
-//! `DenseAggregateRule`: the physical optimizer rule that replaces an aggregate over a NetCDF
-//! scan (through projections, filters and repartitions, in Single or Partial/Final form) by
-//! a [`DenseAggregateExec`] when its keys and aggregates allow (see [`DenseSpec`]).
+//! `DenseAggregateRule`: the physical optimizer rule that replaces an aggregate over an array
+//! scan (NetCDF, HDF5; through projections, filters and repartitions, in Single or
+//! Partial/Final form) by a [`DenseAggregateExec`] when its keys and aggregates allow (see
+//! [`DenseSpec`]).
 //! `SET quiver.dense_aggregate = false` turns it off; `quiver.gpu` places it (`crate::placement`).
+//! A sort above it that its output order already satisfies is then dropped (`order.rs`).
 
 use std::sync::Arc;
 
@@ -16,6 +18,7 @@ use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use quiver_sql::QuiverSqlOptions;
 
 use super::exec::DenseAggregateExec;
+use super::order::drop_satisfied_sort;
 use super::source::{passes_rows_through, trace};
 use super::spec::DenseSpec;
 use crate::placement::place;
@@ -35,13 +38,16 @@ impl PhysicalOptimizerRule for DenseAggregateRule {
             return Ok(plan);
         }
         let threads = config.execution.target_partitions;
-        plan.transform_down(|node| {
+        let plan = plan.transform_down(|node| {
             Ok(match dense_form(&node, threads, options)? {
                 Some(dense) => Transformed::new(dense, true, TreeNodeRecursion::Jump),
                 None => Transformed::no(node),
             })
-        })
-        .map(|t| t.data)
+        })?;
+        if !plan.transformed {
+            return Ok(plan.data);
+        }
+        plan.data.transform_up(drop_satisfied_sort).map(|t| t.data)
     }
 
     fn name(&self) -> &str {
@@ -93,7 +99,8 @@ fn dense_form(
         Ok(None) | Err(_) => return Ok(None),
     };
     let device = place(&spec, options)?;
-    let dense: Arc<dyn ExecutionPlan> = Arc::new(DenseAggregateExec::new(spec, threads, device));
+    let dense: Arc<dyn ExecutionPlan> =
+        Arc::new(DenseAggregateExec::try_new(spec, threads, device)?);
     let partitioning = node.output_partitioning().clone();
     Ok(Some(match partitioning {
         p if p.partition_count() <= 1 => dense,

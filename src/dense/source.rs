@@ -1,4 +1,4 @@
-//! Finds the NetCDF scan under an aggregate's input and rewrites the input's columns and
+//! Finds the array scan (NetCDF or HDF5) under an aggregate's input and rewrites the input's columns and
 //! filters as expressions over the scan's output columns, so the dense aggregation can
 //! evaluate them on coordinate arrays and variable blocks instead of on rows.
 
@@ -16,13 +16,14 @@ use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 
+use crate::datasource::array::{Grid, GridScan};
+use crate::datasource::hdf5::Hdf5Exec;
 use crate::datasource::netcdf::NetCdfExec;
-use crate::datasource::netcdf::schema::ArrayLayout;
 
 /// An aggregate's input, traced down to the scan.
 pub(crate) struct ScanSource {
-    pub layout: Arc<ArrayLayout>,
-    /// Layout schema index of each scan column.
+    pub grid: Arc<dyn Grid>,
+    /// Grid schema index of each scan column.
     pub projection: Vec<usize>,
     /// Index range read along each dimension.
     pub ranges: Vec<(u64, u64)>,
@@ -47,12 +48,26 @@ pub(crate) fn passes_rows_through(
     }
 }
 
-/// Traces `plan` through projections, filters and batching nodes to a NetCDF scan.
+/// Traces `plan` through projections, filters and batching nodes to a NetCDF or HDF5 scan.
 pub(crate) fn trace(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<ScanSource>> {
     if let Some(input) = passes_rows_through(plan) {
         return trace(input);
     }
-    if let Some(scan) = plan.downcast_ref::<NetCdfExec>() {
+    let scan = match (
+        plan.downcast_ref::<NetCdfExec>(),
+        plan.downcast_ref::<Hdf5Exec>(),
+    ) {
+        (Some(scan), _) => Some(scan.grid_scan()),
+        (_, Some(scan)) => Some(scan.grid_scan()),
+        _ => None,
+    };
+    if let Some(GridScan {
+        grid,
+        projection,
+        ranges,
+        limit,
+    }) = scan
+    {
         let columns = plan
             .schema()
             .fields()
@@ -61,10 +76,10 @@ pub(crate) fn trace(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<ScanSource>>
             .map(|(i, f)| Arc::new(Column::new(f.name(), i)) as Arc<dyn PhysicalExpr>)
             .collect();
         return Ok(Some(ScanSource {
-            layout: Arc::clone(scan.layout()),
-            projection: scan.projection().to_vec(),
-            ranges: scan.ranges().to_vec(),
-            limit: scan.limit(),
+            grid,
+            projection,
+            ranges,
+            limit,
             columns,
             filters: Vec::new(),
         }));

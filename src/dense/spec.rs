@@ -18,7 +18,7 @@ use datafusion::physical_expr::{PhysicalExpr, aggregate::AggregateFunctionExpr};
 use datafusion::physical_plan::aggregates::PhysicalGroupBy;
 
 use super::source::{ScanSource, renumber, substitute};
-use crate::datasource::netcdf::schema::ArrayLayout;
+use crate::datasource::array::Grid;
 
 /// A dimension index that no group takes (filtered out).
 pub(crate) const EXCLUDED: u32 = u32::MAX;
@@ -74,14 +74,14 @@ pub(crate) struct KeyColumn {
 /// Everything the dense aggregation needs at run time.
 #[derive(Debug)]
 pub(crate) struct DenseSpec {
-    pub layout: Arc<ArrayLayout>,
+    pub grid: Arc<dyn Grid>,
     pub ranges: Vec<(u64, u64)>,
     pub dims: Vec<DimCodes>,
     /// Group index = sum over dimensions of code × stride.
     pub group_strides: Vec<usize>,
     pub ngroups: usize,
     pub keys: Vec<KeyColumn>,
-    /// Layout variable indices read per block, in the order of `value_schema`.
+    /// Grid value-column indices read per block, in the order of `value_schema`.
     pub vars: Vec<usize>,
     pub value_schema: SchemaRef,
     /// Value inputs of the aggregates, over `value_schema`.
@@ -117,8 +117,9 @@ impl DenseSpec {
         agg_filters: &[Option<Arc<dyn PhysicalExpr>>],
         output_schema: SchemaRef,
     ) -> Result<Option<Self>> {
-        let layout = &source.layout;
-        let ndims = layout.dims.len();
+        let grid = &source.grid;
+        let schema = grid.schema();
+        let ndims = grid.dim_count();
         if ndims == 0
             || source.limit.is_some()
             || group_by.groups().len() > 1
@@ -129,7 +130,7 @@ impl DenseSpec {
         }
         let class = |i: usize| match source.projection.get(i) {
             Some(&p) if p < ndims => ScanColumn::Dim(p),
-            Some(&p) if p - ndims < layout.vars.len() => ScanColumn::Var(p - ndims),
+            Some(&p) if p - ndims < grid.value_count() => ScanColumn::Var(p - ndims),
             _ => ScanColumn::Other,
         };
         let uses = |e: &Arc<dyn PhysicalExpr>| {
@@ -181,7 +182,7 @@ impl DenseSpec {
                 }
             }
         }
-        let scan_schema = Arc::new(layout.schema.project(&source.projection)?);
+        let scan_schema = Arc::new(schema.project(&source.projection)?);
         for agg in aggs {
             let Some((kind, arg)) = classify_aggregate(agg, &source.columns)? else {
                 return Ok(None);
@@ -225,7 +226,7 @@ impl DenseSpec {
         // Value expressions over a batch of just the variables read.
         let value_schema = Arc::new(Schema::new(
             vars.iter()
-                .map(|v| layout.schema.field(ndims + v).clone())
+                .map(|v| schema.field(ndims + v).clone())
                 .collect::<Vec<Field>>(),
         ));
         let var_position = |scan_index: usize| match class(scan_index) {
@@ -244,11 +245,11 @@ impl DenseSpec {
         // Codes per dimension from the keys and filters on it.
         let mut dims = Vec::with_capacity(ndims);
         let mut keys: Vec<KeyColumn> = Vec::new();
-        for (d, dim) in layout.dims.iter().enumerate() {
+        for d in 0..ndims {
             let (lo, hi) = source.ranges[d];
-            let coords = dim.values.slice(lo as usize, (hi - lo) as usize);
+            let coords = grid.dim_values(d).slice(lo as usize, (hi - lo) as usize);
             let batch = RecordBatch::try_new(
-                Arc::new(Schema::new(vec![layout.schema.field(d).clone()])),
+                Arc::new(Schema::new(vec![schema.field(d).clone()])),
                 vec![coords],
             )?;
             let mut mask: Option<BooleanArray> = None;
@@ -307,7 +308,7 @@ impl DenseSpec {
             };
         }
         Ok(Some(Self {
-            layout: Arc::clone(layout),
+            grid: Arc::clone(grid),
             ranges: source.ranges.clone(),
             dims,
             group_strides,

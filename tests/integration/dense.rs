@@ -10,6 +10,8 @@ use quiver::datafusion::arrow::array::RecordBatch;
 use quiver::datafusion::arrow::util::display::array_value_to_string;
 use quiver::datafusion::common::ScalarValue;
 
+use crate::netcdf_fixtures::fixture;
+
 pub(crate) fn cube() -> String {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/netcdf");
     format!("'{}/cube_*.nc'", dir.display())
@@ -275,6 +277,82 @@ async fn distinct_dimension_values_are_dense() {
     let from = cube();
     let sql = format!("SELECT DISTINCT lat FROM {from} ORDER BY lat");
     assert!(check(&sql, &[1, 8]).await);
+}
+
+/// Groups come out in key order where the coordinates ascend, so `ORDER BY` those keys needs
+/// no sort; a `LIMIT` stays, and an order the output does not have keeps its sort.
+#[tokio::test]
+async fn sorts_the_dense_output_satisfies_are_dropped() {
+    let from = cube();
+    let sorted = [
+        format!("SELECT lat, lon, avg(tas) FROM {from} GROUP BY lat, lon ORDER BY lat, lon"),
+        format!("SELECT lat, max(pr) FROM {from} WHERE lon > 45 GROUP BY lat ORDER BY lat LIMIT 3"),
+        format!("SELECT date_part('month', time) AS m, avg(tas) FROM {from} GROUP BY 1 ORDER BY 1"),
+    ];
+    for sql in &sorted {
+        assert!(check(sql, &[1, 8]).await, "dense plan not used: {sql}");
+        for partitions in [1, 8] {
+            let (_, plan) = run(sql, true, partitions).await;
+            assert!(
+                !physical_sort(&plan),
+                "{partitions} partitions: {sql}\n{plan}"
+            );
+        }
+    }
+    let (rows, plan) = run(&sorted[1], true, 8).await;
+    assert_eq!(rows.len(), 3);
+    assert!(plan.contains("GlobalLimitExec"), "{plan}");
+    for sql in [
+        format!("SELECT lat, avg(tas) FROM {from} GROUP BY lat ORDER BY lat DESC"),
+        format!("SELECT lat, avg(tas) AS a FROM {from} GROUP BY lat ORDER BY a"),
+        format!("SELECT lon, lat, avg(tas) FROM {from} GROUP BY lat, lon ORDER BY lon, lat"),
+    ] {
+        assert!(check(&sql, &[1, 8]).await, "dense plan not used: {sql}");
+        let (_, plan) = run(&sql, true, 8).await;
+        assert!(physical_sort(&plan), "{sql}\n{plan}");
+    }
+}
+
+/// Whether the physical plan in `plan` (EXPLAIN's text) sorts.
+fn physical_sort(plan: &str) -> bool {
+    plan.contains("SortExec") || plan.contains("SortPreservingMergeExec")
+}
+
+/// HDF5 datasets reduce densely as NetCDF variables do: one chunked file, several files
+/// concatenated along time, a compound's fields, a dataset without dimension scales.
+#[tokio::test]
+async fn hdf5_datasets_are_dense_and_agree() {
+    let c = fixture("chunked.h5");
+    let parts = fixture("parts_*.h5");
+    let s = fixture("sample.h5");
+    let values = format!("read_hdf5('{c}', 'grid/values')");
+    let temp = format!("read_hdf5('{parts}', 'temp')");
+    for sql in [
+        format!(
+            "SELECT c, count(*), sum(\"values\"), avg(\"values\"), min(\"values\"), max(\"values\"), stddev(\"values\") FROM {values} GROUP BY c ORDER BY c"
+        ),
+        format!(
+            "SELECT floor(t / 2) AS k, avg(\"values\"), var_pop(\"values\") FROM {values} WHERE c >= 1 AND \"values\" > 10 GROUP BY 1 ORDER BY 1"
+        ),
+        format!(
+            "SELECT sum(\"values\"), count(\"values\") FROM {values} WHERE t BETWEEN 2 AND 7.5"
+        ),
+        format!(
+            "SELECT station, avg(temp), count(temp), max(temp) FROM {temp} GROUP BY station ORDER BY station"
+        ),
+        format!("SELECT time, sum(temp) FROM {temp} WHERE time >= 1 GROUP BY time ORDER BY time"),
+        format!("SELECT count(*), sum(v), max(id) FROM read_hdf5('{c}', 'records')"),
+        format!(
+            "SELECT dim_1, avg(cube), min(cube) FROM read_hdf5('{s}', 'grid/cube') GROUP BY dim_1 ORDER BY 1"
+        ),
+    ] {
+        assert!(check(&sql, &[1, 4, 8]).await, "dense plan not used: {sql}");
+    }
+    // first/last follow the scan order, which only one partition fixes in the generic plan.
+    let sql = format!(
+        "SELECT c, first_value(\"values\"), last_value(\"values\") FROM {values} GROUP BY c ORDER BY c"
+    );
+    assert!(check(&sql, &[1]).await, "dense plan not used: {sql}");
 }
 
 /// The course climate files as a SQL path pattern, or `None` where the data is absent

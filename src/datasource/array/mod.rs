@@ -1,8 +1,9 @@
 //! What the array formats (NetCDF, HDF5) share: size limits, filters on dimension columns as
 //! index ranges, the order in which several files concatenate, and how a scan cuts
-//! dimension 0 into partitions and read blocks.
+//! dimension 0 into partitions and read blocks, and the grid view the dense aggregation reads.
 
 mod blocks;
+mod grid;
 mod limits;
 mod ranges;
 mod rows;
@@ -13,6 +14,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 
 pub(crate) use blocks::{Cuts, ReadBlock};
+pub(crate) use grid::{Grid, GridScan};
 pub(crate) use limits::check_dimensions;
 pub(crate) use ranges::{Dimensions, flat_indices};
 pub(crate) use rows::BlockRows;

@@ -19,7 +19,7 @@ use datafusion::physical_plan::{
 };
 
 use super::schema::Hdf5Layout;
-use crate::datasource::array::{BlockReader, BlockRows, ReadBlock, block_stream};
+use crate::datasource::array::{BlockReader, BlockRows, Grid, GridScan, ReadBlock, block_stream};
 
 /// Scans an HDF5 dataset; one partition per run of dimension-0 indices.
 #[derive(Debug)]
@@ -66,6 +66,16 @@ impl Hdf5Exec {
             schema,
             properties,
         })
+    }
+
+    /// What the scan reads, for the dense aggregation.
+    pub(crate) fn grid_scan(&self) -> GridScan {
+        GridScan {
+            grid: Arc::clone(&self.layout) as Arc<dyn Grid>,
+            projection: self.projection.clone(),
+            ranges: self.ranges.clone(),
+            limit: self.limit,
+        }
     }
 
     /// Rows of partition `partition` (of all of them when `None`), before the limit.

@@ -23,7 +23,7 @@ use hdf5_reader::{
 };
 
 use super::slab::read_numeric;
-use crate::datasource::array::{Cuts, check_dimensions, first_coordinate};
+use crate::datasource::array::{Cuts, Grid, check_dimensions, first_coordinate};
 
 /// Options of an HDF5 table.
 #[derive(Debug, Clone)]
@@ -712,6 +712,45 @@ impl Hdf5Layout {
             options: options.clone(),
             outer_chunk,
         })
+    }
+}
+
+impl Grid for Hdf5Layout {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn dim_count(&self) -> usize {
+        self.dims.len()
+    }
+
+    fn dim_values(&self, d: usize) -> &ArrayRef {
+        &self.dims[d].values
+    }
+
+    fn value_count(&self) -> usize {
+        self.columns.len()
+    }
+
+    fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
+    fn file(&self, file: usize) -> (&str, u64) {
+        let f = &self.files[file];
+        (&f.path, f.offset)
+    }
+
+    fn extents(&self) -> Vec<(u64, u64)> {
+        Hdf5Layout::extents(self)
+    }
+
+    fn cuts(&self, _columns: &[usize], inner: u64) -> Cuts {
+        Hdf5Layout::cuts(self, inner)
+    }
+
+    fn read_values(&self, file: usize, column: usize, ranges: &[(u64, u64)]) -> Result<ArrayRef> {
+        self.read_column(file, column, ranges)
     }
 }
 

@@ -17,10 +17,9 @@ use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, StatisticsArgs,
 };
-use netcdf_reader::{NcSliceInfo, NcSliceInfoElem};
 
 use super::schema::ArrayLayout;
-use crate::datasource::array::{BlockReader, BlockRows, ReadBlock, block_stream};
+use crate::datasource::array::{BlockReader, BlockRows, Grid, GridScan, ReadBlock, block_stream};
 
 /// Scans NetCDF variables; one partition per run of outer-dimension indices.
 #[derive(Debug)]
@@ -74,24 +73,14 @@ impl NetCdfExec {
         })
     }
 
-    /// The files, dimensions and variables scanned.
-    pub(crate) fn layout(&self) -> &Arc<ArrayLayout> {
-        &self.layout
-    }
-
-    /// Indices into the layout's schema of the columns this scan produces.
-    pub(crate) fn projection(&self) -> &[usize] {
-        &self.projection
-    }
-
-    /// The index range read along each dimension.
-    pub(crate) fn ranges(&self) -> &[(u64, u64)] {
-        &self.ranges
-    }
-
-    /// The row limit pushed into the scan, if any.
-    pub(crate) fn limit(&self) -> Option<usize> {
-        self.limit
+    /// What the scan reads, for the dense aggregation.
+    pub(crate) fn grid_scan(&self) -> GridScan {
+        GridScan {
+            grid: Arc::clone(&self.layout) as Arc<dyn Grid>,
+            projection: self.projection.clone(),
+            ranges: self.ranges.clone(),
+            limit: self.limit,
+        }
     }
 
     /// Rows of one block (all dims but the first at their range).
@@ -213,16 +202,7 @@ impl BlockReader for VarReader {
         let shape = BlockRows::new(&self.ranges, block, limit);
         let rows = shape.rows;
         let file = &self.layout.files[block.file];
-        let selections = shape
-            .local(file.offset)
-            .into_iter()
-            .map(|(start, end)| NcSliceInfoElem::Slice {
-                start,
-                end,
-                step: 1,
-            })
-            .collect();
-        let selection = NcSliceInfo { selections };
+        let local = shape.local(file.offset);
         // Variables first, whole block at once.
         let mut var_arrays: Vec<Option<ArrayRef>> = vec![None; self.layout.vars.len()];
         let nvars = self.layout.vars.len();
@@ -233,7 +213,7 @@ impl BlockReader for VarReader {
             let Some(var_col) = self.layout.vars.get(col - ndims) else {
                 continue;
             };
-            let array = self.layout.read_var(block.file, col - ndims, &selection)?;
+            let array = self.layout.read_var(block.file, col - ndims, &local)?;
             if array.len() < rows {
                 return exec_err!(
                     "variable \"{}\" in '{}' gave {} values, expected {rows}",

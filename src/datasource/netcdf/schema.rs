@@ -10,11 +10,13 @@ use datafusion::arrow::array::{Array, ArrayRef, Int64Array};
 use datafusion::arrow::compute::concat;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{Result, plan_err};
-use netcdf_reader::{NcAttrValue, NcAttribute, NcFormat, NcSliceInfo, NcType, NcVariable};
+use netcdf_reader::{
+    NcAttrValue, NcAttribute, NcFormat, NcSliceInfo, NcSliceInfoElem, NcType, NcVariable,
+};
 
 use super::cf::{CfDecode, decodable_time_ref, decode_times};
 use super::source::NcSource;
-use crate::datasource::array::{Cuts, check_dimensions, first_coordinate};
+use crate::datasource::array::{Cuts, Grid, check_dimensions, first_coordinate};
 
 /// Options of a NetCDF table.
 #[derive(Debug, Clone)]
@@ -519,22 +521,70 @@ impl ArrayLayout {
         Cuts::new(inner, chunk)
     }
 
-    /// Reads data variable `var` (an index into `vars`) of file `file` over `selection`
-    /// (indices local to that file), CF-decoded when the table decodes.
+    /// Reads data variable `var` (an index into `vars`) of file `file` over `ranges` (one
+    /// `[start, end)` per dimension, local to that file), CF-decoded when the table decodes.
     pub(crate) fn read_var(
         &self,
         file: usize,
         var: usize,
-        selection: &NcSliceInfo,
+        ranges: &[(u64, u64)],
     ) -> Result<ArrayRef> {
         let (source, column) = (&self.files[file], &self.vars[var]);
         let variable = self.variable(file, &column.path)?;
+        let selections = ranges
+            .iter()
+            .map(|&(start, end)| NcSliceInfoElem::Slice {
+                start,
+                end,
+                step: 1,
+            })
+            .collect();
+        let selection = NcSliceInfo { selections };
         let array = source
             .file
-            .read_slab(&source.path, &column.path, variable, selection)?;
+            .read_slab(&source.path, &column.path, variable, &selection)?;
         match &column.decode {
             Some(decode) => decode.apply(array),
             None => Ok(array),
         }
+    }
+}
+
+impl Grid for ArrayLayout {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn dim_count(&self) -> usize {
+        self.dims.len()
+    }
+
+    fn dim_values(&self, d: usize) -> &ArrayRef {
+        &self.dims[d].values
+    }
+
+    fn value_count(&self) -> usize {
+        self.vars.len()
+    }
+
+    fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
+    fn file(&self, file: usize) -> (&str, u64) {
+        let f = &self.files[file];
+        (&f.path, f.offset)
+    }
+
+    fn extents(&self) -> Vec<(u64, u64)> {
+        ArrayLayout::extents(self)
+    }
+
+    fn cuts(&self, columns: &[usize], inner: u64) -> Cuts {
+        ArrayLayout::cuts(self, columns, inner)
+    }
+
+    fn read_values(&self, file: usize, column: usize, ranges: &[(u64, u64)]) -> Result<ArrayRef> {
+        self.read_var(file, column, ranges)
     }
 }
