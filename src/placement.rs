@@ -7,8 +7,11 @@
 
 use std::fmt;
 
-use datafusion::arrow::datatypes::DataType;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::Schema;
 use datafusion::common::{Result, plan_err};
+use datafusion::physical_expr::PhysicalExpr;
 use quiver_sql::{GpuMode, QuiverSqlOptions};
 
 use crate::dense::spec::{AggKind, DenseSpec};
@@ -59,18 +62,30 @@ pub(crate) fn device_for(mode: GpuMode, min_values: usize, values: u128) -> Resu
     }
 }
 
-/// Whether the GPU kernel computes every aggregate of `spec`: f32 inputs, and no
-/// first/last value (which need scan positions).
+/// Whether the GPU kernels compute every aggregate of `spec`: inputs that are f32 variables
+/// or expressions of them that kernel 2 translates, and no first/last value (which need
+/// scan positions).
 fn gpu_computes(spec: &DenseSpec) -> bool {
     let f32_inputs = spec
         .inputs
         .iter()
-        .all(|e| matches!(e.data_type(&spec.value_schema), Ok(DataType::Float32)));
+        .all(|e| gpu_translates(e, &spec.value_schema));
     let positional = spec
         .aggs
         .iter()
         .any(|a| matches!(a.kind, AggKind::First | AggKind::Last));
     !spec.inputs.is_empty() && f32_inputs && !positional
+}
+
+#[cfg(feature = "gpu")]
+fn gpu_translates(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> bool {
+    crate::gpu::kernels::expression::translate(e, schema).is_some()
+}
+
+/// Without the `gpu` feature nothing is placed on the GPU.
+#[cfg(not(feature = "gpu"))]
+fn gpu_translates(_: &Arc<dyn PhysicalExpr>, _: &Schema) -> bool {
+    false
 }
 
 /// Elements in the selected ranges times the value inputs.

@@ -259,9 +259,8 @@ fn run_task(
     };
     block.count_rows(keep.as_ref(), &mut partial.rows);
     for (i, input) in spec.inputs.iter().enumerate() {
-        let values = input.evaluate(&batch)?.into_array(elements)?;
         if device == Device::Gpu {
-            match gpu_accumulate(&block, &values, keep.as_ref(), &mut partial.inputs[i]) {
+            match gpu_accumulate(&block, &batch, input, keep.as_ref(), &mut partial.inputs[i]) {
                 Ok(()) => continue,
                 Err(e) => {
                     log::warn!("GPU reduction failed, reducing the block on the CPU: {e}");
@@ -269,6 +268,7 @@ fn run_task(
                 }
             }
         }
+        let values = input.evaluate(&batch)?.into_array(elements)?;
         block.accumulate(&values, keep.as_ref(), needs[i], &mut partial.inputs[i])?;
     }
     Ok(elements)
@@ -281,7 +281,8 @@ use super::gpu::accumulate as gpu_accumulate;
 #[cfg(not(feature = "gpu"))]
 fn gpu_accumulate(
     _: &Block,
-    _: &ArrayRef,
+    _: &RecordBatch,
+    _: &Arc<dyn datafusion::physical_expr::PhysicalExpr>,
     _: Option<&BooleanArray>,
     _: &mut super::kernel::Stats,
 ) -> Result<()> {

@@ -30,12 +30,15 @@ pub(crate) fn adapter() -> bool {
 /// blocks and 11 years of course data, the two sides' shifted variance sums differ by up to
 /// 1.1e-12 relative in the standard deviation (seen), so 1e-9 leaves room without hiding an f32
 /// path (1e-7 relative at best).
-fn close(a: &Cell, b: &Cell) -> bool {
-    let tolerance = if quiver::gpu::info().is_ok_and(|i| i.f64) {
+fn kernel_tolerance() -> f64 {
+    if quiver::gpu::info().is_ok_and(|i| i.f64) {
         1e-9
     } else {
         1e-5
-    };
+    }
+}
+
+fn close(a: &Cell, b: &Cell, tolerance: f64) -> bool {
     match (a, b) {
         (Cell::Number(x), Cell::Number(y)) => {
             (x.is_nan() && y.is_nan())
@@ -65,8 +68,9 @@ pub(crate) async fn analyze_on_gpu(sql: &str) -> String {
 }
 
 /// Runs `sql` on the CPU and with `quiver.gpu = 'on'`: the GPU plan says `device=gpu`,
-/// reduces every block on the GPU (no CPU fallback) and gives the CPU's rows.
-async fn gpu_agrees(sql: &str, partitions: usize) {
+/// reduces every block on the GPU (no CPU fallback) and gives the CPU's rows within
+/// `tolerance` (relative).
+async fn gpu_agrees_within(sql: &str, partitions: usize, tolerance: f64) {
     let analyzed = analyze_on_gpu(sql).await;
     assert!(analyzed.contains("gpu_fallbacks=0"), "{sql}\n{analyzed}");
     let (want, plan) = run_with(sql, &[], partitions).await;
@@ -76,14 +80,18 @@ async fn gpu_agrees(sql: &str, partitions: usize) {
     assert_eq!(got.len(), want.len(), "row count: {sql}");
     for (g, w) in got.iter().zip(&want) {
         assert!(
-            g.len() == w.len() && g.iter().zip(w).all(|(a, b)| close(a, b)),
+            g.len() == w.len() && g.iter().zip(w).all(|(a, b)| close(a, b, tolerance)),
             "{sql}\n got {g:?}\nwant {w:?}"
         );
     }
 }
 
-// f32 inputs only (tas; qc has NaN and fill values): f64 inputs such as `pr` or
-// `tas - 273.15` keep the aggregation on the CPU. Both sides are dense kernels, so min/max
+async fn gpu_agrees(sql: &str, partitions: usize) {
+    gpu_agrees_within(sql, partitions, kernel_tolerance()).await
+}
+
+// f32 variables only (tas; qc has NaN and fill values): f64 variables such as `pr` keep the
+// aggregation on the CPU. Both sides are dense kernels, so min/max
 // with NaN follow the same total order.
 const GPU_AGGREGATES: &str = "count(*) AS n, count(tas) AS nt, sum(tas) AS s, avg(tas) AS a, \
      min(tas) AS lo, max(tas) AS hi, var(tas) AS v, var_pop(tas) AS vp, stddev(tas) AS sd, \
@@ -113,6 +121,30 @@ async fn course_climate_queries_agree_on_gpu() {
     }
 }
 
+/// Kernel 2: value expressions over f32 variables, computed on the GPU from the raw
+/// columns, against DataFusion computing them on the CPU. Tolerance 1e-6 relative with
+/// f64 accumulation (each value is stored as f32, 2⁻²⁴ relative, functions in f32 add a few
+/// units of that), else the f32 kernel's 1e-5. `tas - 200` is exact in f32 for these
+/// values; `qc / (tas - tas)` divides by zero (±inf, NaN).
+const EXPRESSIONS: &str = "avg(tas - 200) AS c, stddev(tas - 200) AS sd, \
+     max(sqrt(tas)) AS r, sum(abs(tas - 280)) AS d, min(tas * qc) AS p, avg(ln(tas)) AS l, \
+     avg(exp(-tas / 300)) AS e, sum(CAST(tas > 280 AS FLOAT)) AS warm, \
+     avg(power(tas / 100, 2)) AS sq, max(floor(tas / 10)) AS f, avg(cos(tas / 100)) AS co, \
+     max(qc / (tas - tas)) AS z, count(log10(qc)) AS nl";
+
+#[tokio::test]
+async fn expressions_are_computed_on_the_gpu() {
+    if !adapter() {
+        return;
+    }
+    let tolerance = kernel_tolerance().max(1e-6);
+    for keys in [&[][..], &["lat"], &["date_part('month', time)"]] {
+        for filter in ["", "lat > 0", "tas > 280"] {
+            gpu_agrees_within(&query(keys, filter, EXPRESSIONS), 2, tolerance).await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn what_the_gpu_cannot_compute_stays_on_the_cpu() {
     if !adapter() {
@@ -120,10 +152,11 @@ async fn what_the_gpu_cannot_compute_stays_on_the_cpu() {
     }
     let from = cube();
     for sql in [
-        // first/last need scan positions; tas - 273.15 and pr are f64.
+        // first/last need scan positions; pr is f64; round and OR have no translation.
         format!("SELECT lat, first_value(tas) FROM {from} GROUP BY lat"),
-        format!("SELECT lat, sum(tas - 273.15) FROM {from} GROUP BY lat"),
         format!("SELECT lat, avg(tas), avg(pr) FROM {from} GROUP BY lat"),
+        format!("SELECT lat, avg(round(tas)) FROM {from} GROUP BY lat"),
+        format!("SELECT lat, sum(CAST(tas > 280 OR qc > 0 AS FLOAT)) FROM {from} GROUP BY lat"),
     ] {
         let (_, plan) = run_with(&sql, &[("quiver.gpu", "on")], 1).await;
         assert!(plan.contains("device=cpu"), "{sql}\n{plan}");

@@ -1,6 +1,7 @@
 //! Kernel 1, dense grouped reduction: per group count, sum, min, max and the shifted sums
 //! that give mean and variance, over f32 values with a group code each — the GPU form of the
-//! dense aggregation's inner loop. Its CPU twin is that loop itself,
+//! dense aggregation's inner loop. The values are f32 columns as they are, or computed from
+//! them by a translated expression in the scatter pass (kernel 2, `expression.rs`). Its CPU twin is that loop itself,
 //! [`Stats::push`](crate::dense::kernel::Stats::push); the tests compare the two.
 //!
 //! On the device (`grouped_reduce.wgsl`): a histogram pass counts each group's values with
@@ -15,7 +16,7 @@
 //! not counted; NaN is a value — it makes sum, mean and variance NaN, max takes it (the
 //! total order: NaN greatest), min ignores it unless the segment has nothing else.
 //!
-//! Precision: the values are f32 (f64 inputs stay on the CPU: the placement keeps such
+//! Precision: the values are f32 (f64 variables stay on the CPU: the placement keeps such
 //! aggregations there); sums, means and deviations accumulate in f64 on adapters with
 //! `SHADER_F64` and in f32 elsewhere, within a segment (each thread ≤ 16 values, then a
 //! 256-way tree); segments merge on the host in f64. No compensated summation: a segment's
@@ -34,6 +35,7 @@ use wgpu::ComputePipeline;
 use crate::dense::kernel::GroupStats;
 use crate::gpu::buffer::{read, scoped, uniform, upload, zeroed};
 use crate::gpu::device::Gpu;
+use crate::gpu::kernels::expression::PLAIN;
 use crate::gpu::kernels::{Real, bind, pipeline};
 
 /// A code that no group takes.
@@ -72,13 +74,16 @@ struct Pipelines {
     reduce: ComputePipeline,
 }
 
-fn pipelines<T: Real>(gpu: &Gpu) -> Result<Pipelines> {
+/// The three passes, the scatter computing each value as `value` (WGSL over `col`, see
+/// `expression.rs`).
+fn pipelines<T: Real>(gpu: &Gpu, value: &str) -> Result<Pipelines> {
     let source = include_str!("grouped_reduce.wgsl");
-    let entry = |name| pipeline::<T>(gpu, "grouped_reduce", source, name);
+    let plain = source.replace("VALUE", PLAIN);
+    let entry = |text: &str, name| pipeline::<T>(gpu, "grouped_reduce", text, name);
     Ok(Pipelines {
-        histogram: entry("histogram")?,
-        scatter: entry("scatter")?,
-        reduce: entry("reduce")?,
+        histogram: entry(&plain, "histogram")?,
+        scatter: entry(&source.replace("VALUE", value), "scatter")?,
+        reduce: entry(&plain, "reduce")?,
     })
 }
 
@@ -86,30 +91,48 @@ fn pipelines<T: Real>(gpu: &Gpu) -> Result<Pipelines> {
 /// below `ngroups` or [`SKIP`]), as `(group, statistics)` pairs: one or more per group,
 /// to merge with [`Stats::add`](crate::dense::kernel::Stats::add). Accumulates in f64
 /// where the adapter has `SHADER_F64`.
+#[cfg(test)]
 pub(crate) fn reduce(
     gpu: &'static Gpu,
     values: &[f32],
     codes: &[u32],
     ngroups: usize,
 ) -> Result<Vec<(usize, GroupStats)>> {
-    if gpu.info.f64 {
-        reduce_in::<f64>(gpu, values, codes, ngroups)
-    } else {
-        reduce_in::<f32>(gpu, values, codes, ngroups)
-    }
+    reduce_values(gpu, &[values], PLAIN, codes, ngroups)
 }
 
-/// [`reduce`], accumulating in `T`.
-pub(crate) fn reduce_in<T: Real>(
+/// [`reduce`] of the values `value` (WGSL from
+/// [`translate`](crate::gpu::kernels::expression::translate)) computes from
+/// `columns` (one f32 per element each) on the device.
+pub(crate) fn reduce_values(
     gpu: &'static Gpu,
-    values: &[f32],
+    columns: &[&[f32]],
+    value: &str,
     codes: &[u32],
     ngroups: usize,
 ) -> Result<Vec<(usize, GroupStats)>> {
-    if values.len() != codes.len() {
+    if gpu.info.f64 {
+        reduce_in::<f64>(gpu, columns, value, codes, ngroups)
+    } else {
+        reduce_in::<f32>(gpu, columns, value, codes, ngroups)
+    }
+}
+
+/// [`reduce_values`], accumulating in `T`.
+pub(crate) fn reduce_in<T: Real>(
+    gpu: &'static Gpu,
+    columns: &[&[f32]],
+    value: &str,
+    codes: &[u32],
+    ngroups: usize,
+) -> Result<Vec<(usize, GroupStats)>> {
+    if columns.is_empty() {
+        return exec_err!("grouped reduce: a value must read at least one column");
+    }
+    if let Some(c) = columns.iter().find(|c| c.len() != codes.len()) {
         return exec_err!(
             "grouped reduce: {} values but {} codes",
-            values.len(),
+            c.len(),
             codes.len()
         );
     }
@@ -117,22 +140,29 @@ pub(crate) fn reduce_in<T: Real>(
     if ngroups as u64 > limit {
         return exec_err!("grouped reduce: {ngroups} groups exceed the GPU's buffer limit");
     }
-    // Chunks small enough for one binding and for u32 offsets.
-    let chunk = limit.clamp(1, 1 << 30) as usize;
-    let pipelines = &pipelines::<T>(gpu)?;
+    // Chunks whose columns fit one binding and u32 offsets.
+    let width = columns.len() as u64;
+    let chunk = (limit / width).clamp(1, 1 << 30) as usize;
+    let pipelines = &pipelines::<T>(gpu, value)?;
     let mut out = Vec::new();
-    for (v, c) in values.chunks(chunk).zip(codes.chunks(chunk)) {
+    for (i, c) in codes.chunks(chunk).enumerate() {
+        let start = i * chunk;
+        let mut packed = Vec::with_capacity(c.len() * columns.len());
+        for column in columns {
+            packed.extend_from_slice(&column[start..start + c.len()]);
+        }
         out.extend(scoped(gpu, || {
-            reduce_chunk::<T>(gpu, pipelines, v, c, ngroups)
+            reduce_chunk::<T>(gpu, pipelines, &packed, c, ngroups)
         })?);
     }
     Ok(out)
 }
 
+/// One chunk: `columns` holds the columns read, `codes.len()` values each, one after another.
 fn reduce_chunk<T: Real>(
     gpu: &Gpu,
     p: &Pipelines,
-    values: &[f32],
+    columns: &[f32],
     codes: &[u32],
     ngroups: usize,
 ) -> Result<Vec<(usize, GroupStats)>> {
@@ -142,7 +172,7 @@ fn reduce_chunk<T: Real>(
     {
         return exec_err!("grouped reduce: code {bad} outside {ngroups} groups");
     }
-    let n = values.len() as u32;
+    let n = codes.len() as u32;
     let wide = |work: u32| {
         work.div_ceil(WORKGROUP)
             .clamp(1, gpu.info.max_workgroups_per_dimension)
@@ -206,7 +236,7 @@ fn reduce_chunk<T: Real>(
         },
     );
     let offsets_buf = upload(gpu, "offsets", &offsets);
-    let values_buf = upload(gpu, "values", values);
+    let columns_buf = upload(gpu, "columns", columns);
     let sorted = zeroed(gpu, "sorted", total as u64 * 4);
     let segments_buf = upload(gpu, "segments", &segments);
     let partials = zeroed(
@@ -224,7 +254,7 @@ fn reduce_chunk<T: Real>(
                 (1, &codes_buf),
                 (3, &ranks),
                 (4, &offsets_buf),
-                (5, &values_buf),
+                (5, &columns_buf),
                 (6, &sorted),
             ],
         );
@@ -331,7 +361,7 @@ mod tests {
 
     fn on_gpu<T: Real>(g: &'static Gpu, values: &[f32], codes: &[u32], ngroups: usize) -> Stats {
         let mut s = Stats::new(Needs::REDUCTIONS, ngroups);
-        for (group, part) in reduce_in::<T>(g, values, codes, ngroups).unwrap() {
+        for (group, part) in reduce_in::<T>(g, &[values], PLAIN, codes, ngroups).unwrap() {
             s.add(group, &part);
         }
         s

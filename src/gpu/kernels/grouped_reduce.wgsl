@@ -3,7 +3,8 @@ alias real = f32; // the accumulators: f64 where the adapter has it (kernels/mod
 // counted into groups (histogram, giving each value its rank in its group), scattered into
 // group order, and every segment of a group (at most SEGMENT values) is reduced by one
 // workgroup: count, sum, min, max, and the sums of deviations from the segment's mean.
-// Values are f32; sums, the mean and the deviations accumulate in `real`.
+// Values are f32; sums, the mean and the deviations accumulate in `real`. The scatter pass
+// computes each value from the columns read (`value_at`, kernel 2: expression.rs).
 
 const WORKGROUP: u32 = 256u;
 // A value no group takes (filtered out or NULL).
@@ -40,7 +41,8 @@ struct Partial {
 @group(0) @binding(2) var<storage, read_write> counts: array<atomic<u32>>;
 @group(0) @binding(3) var<storage, read_write> ranks: array<u32>;
 @group(0) @binding(4) var<storage, read> offsets: array<u32>;
-@group(0) @binding(5) var<storage, read> values: array<f32>;
+// The columns a value reads, one after another, `params.n` values each.
+@group(0) @binding(5) var<storage, read> columns: array<f32>;
 @group(0) @binding(6) var<storage, read_write> sorted: array<f32>;
 @group(0) @binding(7) var<storage, read> segments: array<Segment>;
 @group(0) @binding(8) var<storage, read_write> partials: array<Partial>;
@@ -66,7 +68,7 @@ fn scatter(@builtin(global_invocation_id) gid: vec3<u32>,
     for (var i = gid.x; i < params.n; i += stride) {
         let c = codes[i];
         if c != SKIP {
-            sorted[offsets[c] + ranks[i]] = values[i];
+            sorted[offsets[c] + ranks[i]] = value_at(i);
         }
     }
 }
@@ -154,4 +156,96 @@ fn reduce(@builtin(local_invocation_index) lid: u32,
         }
         workgroupBarrier();
     }
+}
+
+// Kernel 2 (expression.rs): the value of element i from the columns it reads. The host puts
+// the query's value expression, over `col` and the helpers below, in place of VALUE.
+fn value_at(i: u32) -> f32 {
+    return f32(VALUE);
+}
+
+fn col(k: u32, i: u32) -> real {
+    return real(columns[k * params.n + i]);
+}
+
+// IEEE results where the device's are undefined (division by zero, functions outside their
+// domain), as the CPU computes them; functions run in f32 (no f64 transcendentals).
+fn q_nan() -> real {
+    return real(bitcast<f32>(0x7fc00000u));
+}
+
+fn q_inf() -> real {
+    return real(bitcast<f32>(0x7f800000u));
+}
+
+fn q_div(a: real, b: real) -> real {
+    if b != real(0) || is_nan(f32(b)) {
+        return a / b;
+    }
+    if a == real(0) || is_nan(f32(a)) {
+        return q_nan();
+    }
+    let negative_zero = (bitcast<u32>(f32(b)) & 0x80000000u) != 0u;
+    return select(q_inf(), -q_inf(), (a < real(0)) != negative_zero);
+}
+
+// Rust's total_cmp, as Arrow compares floats: -NaN < -inf < ... < -0 < +0 < ... < inf < NaN.
+fn q_cmp(a: real, b: real) -> i32 {
+    let x = f32(a);
+    let y = f32(b);
+    if is_nan(x) || is_nan(y) || (a == real(0) && b == real(0)) {
+        let kx = total_key(x);
+        let ky = total_key(y);
+        return select(select(0, 1, kx > ky), -1, kx < ky);
+    }
+    return select(select(0, 1, a > b), -1, a < b);
+}
+
+fn q_sqrt(x: real) -> real {
+    if is_nan(f32(x)) || x < real(0) {
+        return q_nan();
+    }
+    return real(sqrt(f32(x)));
+}
+
+// ln, with ln(0) = -inf and NaN below zero; `scale` turns it into another base.
+fn q_log_scaled(x: real, scale: f32) -> real {
+    if is_nan(f32(x)) || x < real(0) {
+        return q_nan();
+    }
+    if x == real(0) {
+        return -q_inf();
+    }
+    return real(log(f32(x)) * scale);
+}
+
+fn q_ln(x: real) -> real {
+    return q_log_scaled(x, 1.0);
+}
+
+fn q_log2(x: real) -> real {
+    return q_log_scaled(x, 1.4426950408889634);
+}
+
+fn q_log10(x: real) -> real {
+    return q_log_scaled(x, 0.4342944819032518);
+}
+
+fn q_exp(x: real) -> real {
+    if is_nan(f32(x)) {
+        return q_nan();
+    }
+    return real(exp(f32(x)));
+}
+
+fn q_sin(x: real) -> real {
+    return real(sin(f32(x)));
+}
+
+fn q_cos(x: real) -> real {
+    return real(cos(f32(x)));
+}
+
+fn q_tan(x: real) -> real {
+    return real(tan(f32(x)));
 }

@@ -1,8 +1,10 @@
 //! The WGSL kernels, one `<k>.rs` (host side, tolerance, CPU twin) + `<k>.wgsl` per kernel,
 //! and what their host sides share: the float type a shader computes in ([`Real`]: f64 where
 //! the adapter has `SHADER_F64`, else f32), compiled pipelines cached per process, bind
-//! groups, and the time spent moving data versus computing ([`Timings`]).
+//! groups, and the time spent moving data versus computing ([`Timings`]). Kernel 2
+//! (`expression.rs`) has no shader of its own: it is WGSL put into the grouped reduction's.
 
+pub(crate) mod expression;
 pub(crate) mod grouped_reduce;
 pub(crate) mod heat_step;
 pub(crate) mod matmul;
@@ -80,33 +82,33 @@ impl Timings {
     }
 }
 
-/// The compute pipeline of `entry` in `source` compiled for `T` (cached per process; the
-/// first line of `source` must be `alias real = f32;`).
+/// The compute pipeline of `entry` in `source` compiled for `T` (cached per process by the
+/// source text; the first line of `source` must be `alias real = f32;`).
 pub(crate) fn pipeline<T: Real>(
     gpu: &Gpu,
     kernel: &'static str,
-    source: &'static str,
+    source: &str,
     entry: &'static str,
 ) -> Result<ComputePipeline> {
-    type Cache = Mutex<HashMap<(&'static str, &'static str, &'static str), ComputePipeline>>;
+    type Cache = Mutex<HashMap<(String, &'static str), ComputePipeline>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
-    let key = (kernel, entry, T::WGSL);
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(p) = cache.lock().map_err(poisoned)?.get(&key) {
-        return Ok(p.clone());
-    }
     let Some(body) = source.strip_prefix("alias real = f32;") else {
         return Err(DataFusionError::Internal(format!(
             "{kernel}.wgsl must start with `alias real = f32;`"
         )));
     };
     let text = format!("alias real = {};{body}", T::WGSL);
+    let cache = CACHE.get_or_init(Default::default);
+    let key = (text, entry);
+    if let Some(p) = cache.lock().map_err(poisoned)?.get(&key) {
+        return Ok(p.clone());
+    }
     let compiled = scoped(gpu, || {
         let module = gpu
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(kernel),
-                source: wgpu::ShaderSource::Wgsl(text.into()),
+                source: wgpu::ShaderSource::Wgsl(key.0.as_str().into()),
             });
         Ok(gpu
             .device
