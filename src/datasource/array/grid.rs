@@ -1,22 +1,23 @@
 //! What the dense aggregation (`crate::dense`) needs of an array table, whatever its format:
 //! the dimensions and their coordinate values, the value columns, the files along dimension
 //! 0, and a read of one value column over an index box of one file. NetCDF
-//! (`ArrayLayout`) and HDF5 (`Hdf5Layout`) tables implement it, so one dense aggregation
-//! serves both.
+//! (`ArrayLayout`) and HDF5 (`Hdf5Layout`) tables implement it, so one block reader
+//! ([`GridReader`]) and one dense aggregation serve both.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::common::Result;
+use datafusion::common::{Result, exec_err};
 
-use super::Cuts;
+use super::{BlockReader, BlockRows, Cuts, ReadBlock};
 
 /// An array table seen as a grid of values.
 pub(crate) trait Grid: Debug + Send + Sync {
-    /// The table's schema: the dimension columns first, then the value columns, then any
-    /// other column (such as NetCDF's `filename`).
+    /// The table's schema: the dimension columns first, then the value columns, then
+    /// optionally `filename` (the path of the file a row comes from).
     fn schema(&self) -> &SchemaRef;
     /// How many dimensions span the rows.
     fn dim_count(&self) -> usize;
@@ -46,4 +47,59 @@ pub(crate) struct GridScan {
     pub projection: Vec<usize>,
     pub ranges: Vec<(u64, u64)>,
     pub limit: Option<usize>,
+}
+
+/// Turns one read block of a scan into batches of its projected columns: dimension columns
+/// from the coordinates, value columns read by the grid (each once for the whole block),
+/// `filename` from the block's file.
+pub(crate) struct GridReader {
+    pub scan: GridScan,
+    /// The scan's output schema (the grid's, projected).
+    pub schema: SchemaRef,
+    pub batch_size: usize,
+}
+
+impl BlockReader for GridReader {
+    fn read(&self, block: &ReadBlock, limit: Option<usize>) -> Result<Vec<RecordBatch>> {
+        let GridScan {
+            grid,
+            projection,
+            ranges,
+            ..
+        } = &self.scan;
+        let (ndims, nvalues) = (grid.dim_count(), grid.value_count());
+        let shape = BlockRows::new(ranges, block, limit);
+        let (path, offset) = grid.file(block.file);
+        let local = shape.local(offset);
+        let mut values: Vec<Option<ArrayRef>> = vec![None; nvalues];
+        for &col in projection {
+            if col < ndims || col - ndims >= nvalues {
+                continue;
+            }
+            let array = grid.read_values(block.file, col - ndims, &local)?;
+            if array.len() < shape.rows {
+                return exec_err!(
+                    "column \"{}\" in '{path}' gave {} values, expected {}",
+                    grid.schema().field(col).name(),
+                    array.len(),
+                    shape.rows
+                );
+            }
+            values[col - ndims] = Some(array);
+        }
+        shape.batches(&self.schema, self.batch_size, |offset, len| {
+            let mut columns = Vec::with_capacity(projection.len());
+            for &col in projection {
+                if col < ndims {
+                    columns.push(shape.dimension(col, grid.dim_values(col), offset, len)?);
+                } else if col - ndims == nvalues {
+                    let name = StringArray::from(vec![path]);
+                    columns.push(take(&name, &UInt64Array::from(vec![0u64; len]), None)?);
+                } else if let Some(array) = &values[col - ndims] {
+                    columns.push(array.slice(offset, len));
+                }
+            }
+            Ok(columns)
+        })
+    }
 }

@@ -14,7 +14,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 
 pub(crate) use blocks::{Cuts, ReadBlock};
-pub(crate) use grid::{Grid, GridScan};
+pub(crate) use grid::{Grid, GridReader, GridScan};
 pub(crate) use limits::check_dimensions;
 pub(crate) use ranges::{Dimensions, flat_indices};
 pub(crate) use rows::BlockRows;

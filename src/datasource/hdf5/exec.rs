@@ -7,7 +7,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::stats::Precision;
 use datafusion::common::{Result, Statistics, exec_err};
@@ -19,7 +18,7 @@ use datafusion::physical_plan::{
 };
 
 use super::schema::Hdf5Layout;
-use crate::datasource::array::{BlockReader, BlockRows, Grid, GridScan, ReadBlock, block_stream};
+use crate::datasource::array::{BlockRows, Grid, GridReader, GridScan, ReadBlock, block_stream};
 
 /// Scans an HDF5 dataset; one partition per run of dimension-0 indices.
 #[derive(Debug)]
@@ -154,10 +153,8 @@ impl ExecutionPlan for Hdf5Exec {
         let Some(blocks) = self.partitions.get(partition).cloned() else {
             return exec_err!("hdf5 scan has no partition {partition}");
         };
-        let reader = Arc::new(ColumnReader {
-            layout: Arc::clone(&self.layout),
-            projection: self.projection.clone(),
-            ranges: self.ranges.clone(),
+        let reader = Arc::new(GridReader {
+            scan: self.grid_scan(),
             schema: Arc::clone(&self.schema),
             batch_size: self.batch_size,
         });
@@ -169,51 +166,5 @@ impl ExecutionPlan for Hdf5Exec {
             self.limit,
             threads,
         ))
-    }
-}
-
-/// What a partition needs to turn one block into batches.
-struct ColumnReader {
-    layout: Arc<Hdf5Layout>,
-    projection: Vec<usize>,
-    ranges: Vec<(u64, u64)>,
-    schema: SchemaRef,
-    batch_size: usize,
-}
-
-impl BlockReader for ColumnReader {
-    fn read(&self, block: &ReadBlock, limit: Option<usize>) -> Result<Vec<RecordBatch>> {
-        let layout = &self.layout;
-        let ndims = layout.dims.len();
-        let shape = BlockRows::new(&self.ranges, block, limit);
-        let local = shape.local(layout.files[block.file].offset);
-        let mut values: Vec<Option<ArrayRef>> = vec![None; layout.columns.len()];
-        for &col in &self.projection {
-            if col < ndims {
-                continue;
-            }
-            let array = layout.read_column(block.file, col - ndims, &local)?;
-            if array.len() < shape.rows {
-                return exec_err!(
-                    "dataset '{}' in '{}' gave {} values, expected {}",
-                    layout.dataset_path,
-                    layout.files[block.file].path,
-                    array.len(),
-                    shape.rows
-                );
-            }
-            values[col - ndims] = Some(array);
-        }
-        shape.batches(&self.schema, self.batch_size, |offset, len| {
-            let mut columns = Vec::with_capacity(self.projection.len());
-            for &col in &self.projection {
-                if col < ndims {
-                    columns.push(shape.dimension(col, &layout.dims[col].values, offset, len)?);
-                } else if let Some(array) = &values[col - ndims] {
-                    columns.push(array.slice(offset, len));
-                }
-            }
-            Ok(columns)
-        })
     }
 }

@@ -6,8 +6,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
-use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::stats::Precision;
 use datafusion::common::{Result, Statistics, exec_err};
@@ -19,7 +17,7 @@ use datafusion::physical_plan::{
 };
 
 use super::schema::ArrayLayout;
-use crate::datasource::array::{BlockReader, BlockRows, Grid, GridScan, ReadBlock, block_stream};
+use crate::datasource::array::{Grid, GridReader, GridScan, ReadBlock, block_stream};
 
 /// Scans NetCDF variables; one partition per run of outer-dimension indices.
 #[derive(Debug)]
@@ -169,10 +167,8 @@ impl ExecutionPlan for NetCdfExec {
         let Some(blocks) = self.partitions.get(partition).cloned() else {
             return exec_err!("netcdf scan has no partition {partition}");
         };
-        let reader = Arc::new(VarReader {
-            layout: Arc::clone(&self.layout),
-            projection: self.projection.clone(),
-            ranges: self.ranges.clone(),
+        let reader = Arc::new(GridReader {
+            scan: self.grid_scan(),
             schema: Arc::clone(&self.schema),
             batch_size: self.batch_size,
         });
@@ -184,65 +180,5 @@ impl ExecutionPlan for NetCdfExec {
             self.limit,
             threads,
         ))
-    }
-}
-
-/// What a partition needs to turn one block into batches.
-struct VarReader {
-    layout: Arc<ArrayLayout>,
-    projection: Vec<usize>,
-    ranges: Vec<(u64, u64)>,
-    schema: SchemaRef,
-    batch_size: usize,
-}
-
-impl BlockReader for VarReader {
-    fn read(&self, block: &ReadBlock, limit: Option<usize>) -> Result<Vec<RecordBatch>> {
-        let ndims = self.layout.dims.len();
-        let shape = BlockRows::new(&self.ranges, block, limit);
-        let rows = shape.rows;
-        let file = &self.layout.files[block.file];
-        let local = shape.local(file.offset);
-        // Variables first, whole block at once.
-        let mut var_arrays: Vec<Option<ArrayRef>> = vec![None; self.layout.vars.len()];
-        let nvars = self.layout.vars.len();
-        for &col in &self.projection {
-            if col < ndims {
-                continue;
-            }
-            let Some(var_col) = self.layout.vars.get(col - ndims) else {
-                continue;
-            };
-            let array = self.layout.read_var(block.file, col - ndims, &local)?;
-            if array.len() < rows {
-                return exec_err!(
-                    "variable \"{}\" in '{}' gave {} values, expected {rows}",
-                    var_col.name,
-                    file.path,
-                    array.len()
-                );
-            }
-            var_arrays[col - ndims] = Some(array);
-        }
-        shape.batches(&self.schema, self.batch_size, |offset, len| {
-            let mut columns = Vec::with_capacity(self.projection.len());
-            for &col in &self.projection {
-                if col < ndims {
-                    columns.push(shape.dimension(
-                        col,
-                        &self.layout.dims[col].values,
-                        offset,
-                        len,
-                    )?);
-                } else if col - ndims == nvars {
-                    let name = StringArray::from(vec![file.path.as_str()]);
-                    let indices = UInt64Array::from(vec![0u64; len]);
-                    columns.push(take(&name, &indices, None)?);
-                } else if let Some(array) = &var_arrays[col - ndims] {
-                    columns.push(array.slice(offset, len));
-                }
-            }
-            Ok(columns)
-        })
     }
 }

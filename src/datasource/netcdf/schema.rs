@@ -91,7 +91,6 @@ pub(crate) struct DimColumn {
 /// A data variable read as a column.
 #[derive(Debug)]
 pub(crate) struct VarColumn {
-    pub name: String,
     /// Its path from the root group (`obs/temp`).
     pub path: String,
     pub decode: Option<CfDecode>,
@@ -471,7 +470,6 @@ impl ArrayLayout {
             fields
                 .push(Field::new(&v.name, data_type, true).with_metadata(metadata(&v.attributes)));
             var_columns.push(VarColumn {
-                name: v.name.clone(),
                 path: var_path(group, &v.name),
                 decode,
                 outer_chunk: first_h5
