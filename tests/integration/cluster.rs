@@ -1,0 +1,173 @@
+//! quiver on a Ballista cluster (feature `cluster`): a scheduler and two executors in this
+//! process on free loopback ports, the course climate queries and word count compared with
+//! the local engine, scans read once (no partition read twice), and a plan the cluster
+//! cannot run refused with its name.
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use quiver::Engine;
+use quiver::cluster::{ClusterScheduler, ExecutorOptions, run_executor};
+use quiver::datafusion::arrow::array::{Array, RecordBatch, StringArray};
+use quiver::datafusion::arrow::compute::{cast, concat_batches};
+use quiver::datafusion::arrow::datatypes::DataType;
+
+/// A loopback port free now (the OS's pick for port 0, released for the executor to bind).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A scheduler with `executors` executors of two slots each, all registered.
+async fn start_cluster(executors: usize) -> ClusterScheduler {
+    let scheduler = ClusterScheduler::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    for _ in 0..executors {
+        let bind = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let mut options = ExecutorOptions::new(scheduler.address(), bind, free_port());
+        options.slots = Some(2);
+        tokio::spawn(async move {
+            if let Err(e) = run_executor(options).await {
+                eprintln!("executor on {bind} stopped: {e}");
+            }
+        });
+    }
+    scheduler
+        .wait_for_executors(executors, Duration::from_secs(60))
+        .await
+        .unwrap();
+    scheduler
+}
+
+async fn collect(engine: &Engine, sql: &str) -> RecordBatch {
+    let frame = engine
+        .sql(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let schema = frame.schema().inner().clone();
+    let batches = tokio::time::timeout(Duration::from_secs(300), frame.collect())
+        .await
+        .unwrap_or_else(|_| panic!("{sql}: no answer within 300 s"))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    concat_batches(&schema, &batches).unwrap()
+}
+
+/// Every value of `batch` as text, floats to 9 significant digits (the cluster aggregates
+/// in another order than the local dense aggregation).
+fn rows(batch: &RecordBatch) -> Vec<Vec<String>> {
+    let columns: Vec<Vec<String>> = batch
+        .columns()
+        .iter()
+        .map(|column| {
+            if column.data_type().is_floating() {
+                let values = cast(column, &DataType::Float64).unwrap();
+                let values = values
+                    .as_any()
+                    .downcast_ref::<quiver::datafusion::arrow::array::Float64Array>()
+                    .unwrap();
+                (0..values.len())
+                    .map(|i| format!("{:.9e}", values.value(i)))
+                    .collect()
+            } else {
+                let text = cast(column, &DataType::Utf8).unwrap();
+                let text = text.as_any().downcast_ref::<StringArray>().unwrap();
+                (0..text.len())
+                    .map(|i| {
+                        text.is_valid(i)
+                            .then(|| text.value(i))
+                            .unwrap_or("NULL")
+                            .to_string()
+                    })
+                    .collect()
+            }
+        })
+        .collect();
+    (0..batch.num_rows())
+        .map(|r| columns.iter().map(|c| c[r].clone()).collect())
+        .collect()
+}
+
+async fn assert_same(local: &Engine, cluster: &Engine, sql: &str) -> RecordBatch {
+    let expected = collect(local, sql).await;
+    let got = collect(cluster, sql).await;
+    assert_eq!(rows(&got), rows(&expected), "{sql}");
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn course_queries_run_on_two_executors() {
+    let Some(data) = crate::netcdf::course_data() else {
+        return;
+    };
+    let scheduler = start_cluster(2).await;
+    let local = Engine::builder().target_partitions(4).build().unwrap();
+    let cluster = Engine::builder()
+        .target_partitions(4)
+        .cluster(scheduler.address().to_string())
+        .build()
+        .unwrap();
+    let tas = format!("'{}/tas*.nc'", data.display());
+    let mut climate = crate::dense::climate_queries(&tas).to_vec();
+    climate.push(format!(
+        "SELECT date_part('year', time) AS y, avg(tas) AS m FROM read_netcdf({tas}, \
+         nearest => 'lat=59.33, lon=18.07') GROUP BY 1 ORDER BY 1"
+    ));
+    // Every block read exactly once: counts and sums over the raw scan.
+    climate.push(format!(
+        "SELECT count(tas), sum(tas), min(time), max(time) FROM {tas}"
+    ));
+    for sql in &climate {
+        assert_same(&local, &cluster, sql).await;
+    }
+
+    let books = format!("'{}/books/pg*.txt'", data.display());
+    let words = format!(
+        "SELECT w, count(*) AS n FROM (SELECT unnest(tokenize(content)) AS w FROM read_text({books})) \
+         GROUP BY w ORDER BY n DESC, w LIMIT 20"
+    );
+    let top = assert_same(&local, &cluster, &words).await;
+    assert_eq!(rows(&top)[0], ["the", "198682"]);
+    let totals = format!(
+        "SELECT count(*), count(DISTINCT w) FROM (SELECT unnest(tokenize(content)) AS w FROM read_text({books}))"
+    );
+    let totals = assert_same(&local, &cluster, &totals).await;
+    assert_eq!(rows(&totals), [["5022072", "364463"]]);
+    let lines =
+        format!("SELECT count(*), sum(length(line)), max(line_number) FROM read_lines({books})");
+    assert_same(&local, &cluster, &lines).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plan_the_cluster_cannot_run_is_refused_by_name() {
+    let scheduler = start_cluster(1).await;
+    let cluster = Engine::builder()
+        .cluster(scheduler.address().to_string())
+        .build()
+        .unwrap();
+    let sql = "SELECT * FROM pairwise_distance((SELECT 'a' AS name, 1.0 AS x, 2.0 AS y))";
+    let result = match cluster.sql(sql).await {
+        Err(e) => Err(e),
+        Ok(frame) => tokio::time::timeout(Duration::from_secs(60), frame.collect())
+            .await
+            .expect("refused within 60 s, not hung"),
+    };
+    let error = result
+        .expect_err("the array function's table cannot be sent")
+        .to_string();
+    assert!(error.contains("the cluster cannot run"), "{error}");
+    assert!(error.contains("pairwise_distance"), "{error}");
+}
+
+#[test]
+fn a_wrong_scheduler_address_is_named() {
+    let error = Engine::builder()
+        .cluster("localhost")
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("'localhost'"), "{error}");
+}
