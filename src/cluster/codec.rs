@@ -1,8 +1,9 @@
 //! The extension codecs the client, the scheduler and every executor share: Ballista's own
 //! (shuffles, file formats) with quiver's tables and scans added ([`super::scans`]).
 //!
-//! quiver's functions need no bytes of their own: they travel by name and every process
-//! registers them (`crate::engine::register_functions`). What no codec can send (a table
+//! quiver's functions travel by name and every process registers them
+//! (`crate::engine::register_functions`); `curve_fit` also carries its planned constants
+//! ([`super::functions`]). What no codec can send (a table
 //! or operator only a local engine has, such as the array functions' inputs or the dense
 //! aggregation) fails with an error that names it, when the query is submitted.
 
@@ -19,7 +20,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
-use super::scans;
+use super::{functions, scans};
 
 /// Ballista's logical codec plus quiver's tables (NetCDF, HDF5, text).
 #[derive(Debug, Default)]
@@ -97,10 +98,16 @@ impl LogicalExtensionCodec for QuiverLogicalCodec {
     }
 
     fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        self.ballista.try_decode_udaf(name, buf)
+        match functions::decode_udaf(name, buf) {
+            Some(function) => function,
+            None => self.ballista.try_decode_udaf(name, buf),
+        }
     }
 
     fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        if functions::encode_udaf(node, buf)? {
+            return Ok(());
+        }
         self.ballista.try_encode_udaf(node, buf)
     }
 
@@ -128,7 +135,7 @@ impl PhysicalExtensionCodec for QuiverPhysicalCodec {
         ctx: &TaskContext,
         converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        match scans::decode_exec(buf) {
+        match scans::decode_exec(buf, inputs) {
             Some(plan) => plan,
             None => self.ballista.try_decode(buf, inputs, ctx, converter),
         }
@@ -158,10 +165,16 @@ impl PhysicalExtensionCodec for QuiverPhysicalCodec {
     }
 
     fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        self.ballista.try_decode_udaf(name, buf)
+        match functions::decode_udaf(name, buf) {
+            Some(function) => function,
+            None => self.ballista.try_decode_udaf(name, buf),
+        }
     }
 
     fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        if functions::encode_udaf(node, buf)? {
+            return Ok(());
+        }
         self.ballista.try_encode_udaf(node, buf)
     }
 

@@ -9,6 +9,8 @@
 
 mod codec;
 mod executor;
+mod functions;
+mod scan_partitions;
 mod scans;
 mod scheduler;
 mod session;

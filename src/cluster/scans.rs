@@ -16,6 +16,7 @@ use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::physical_plan::ExecutionPlan;
 use serde::{Deserialize, Serialize};
 
+use super::scan_partitions::ScanPartitionsExec;
 use crate::datasource::array::ReadBlock;
 use crate::datasource::hdf5::schema::Hdf5Layout;
 use crate::datasource::hdf5::{Hdf5Exec, Hdf5Options, Hdf5Table};
@@ -35,6 +36,9 @@ enum Node {
     NetCdfExec(NetCdfFiles, ArrayScan),
     Hdf5Exec(Hdf5Files, ArrayScan),
     TextExec(TextScan),
+    /// A scan under a `ScanPartitionsExec` (its child, the partition numbers, travels as a
+    /// child of the plan).
+    ScanPartitions(Box<Node>),
 }
 
 /// NetCDF files as their layout ordered them, and the options that open them.
@@ -128,91 +132,119 @@ pub(crate) fn decode_table(buf: &[u8]) -> Option<Result<Arc<dyn TableProvider>>>
     }))
 }
 
-/// Appends `plan` to `buf` if it is one of quiver's scans; `false` if it is not.
-pub(crate) fn encode_exec(plan: &dyn ExecutionPlan, buf: &mut Vec<u8>) -> Result<bool> {
-    let node = if let Some(exec) = plan.downcast_ref::<NetCdfExec>() {
-        Node::NetCdfExec(
-            netcdf_files(exec.layout()),
-            ArrayScan {
-                projection: exec.projection().to_vec(),
-                ranges: exec.ranges().to_vec(),
-                limit: exec.limit(),
-                batch_size: exec.batch_size(),
-                partitions: blocks(exec.partitions()),
-            },
-        )
-    } else if let Some(exec) = plan.downcast_ref::<Hdf5Exec>() {
-        Node::Hdf5Exec(
-            hdf5_files(exec.layout()),
-            ArrayScan {
-                projection: exec.projection().to_vec(),
-                ranges: exec.ranges().to_vec(),
-                limit: exec.limit(),
-                batch_size: exec.batch_size(),
-                partitions: blocks(exec.partitions()),
-            },
-        )
-    } else if let Some(exec) = plan.downcast_ref::<TextExec>() {
-        Node::TextExec(TextScan {
-            lines: exec.kind() == TextKind::Lines,
-            projection: exec.projection().map(<[usize]>::to_vec),
-            partitions: exec.partitions().iter().map(|p| text_files(p)).collect(),
-            lossy: exec.lossy(),
-        })
-    } else {
-        return Ok(false);
-    };
-    write(&node, buf)?;
-    Ok(true)
+/// Whether `plan` is one of quiver's scans (NetCDF, HDF5, text).
+pub(crate) fn is_quiver_scan(plan: &dyn ExecutionPlan) -> bool {
+    plan.is::<NetCdfExec>() || plan.is::<Hdf5Exec>() || plan.is::<TextExec>()
 }
 
-/// The scan in `buf` if quiver wrote it, with the partitions it was planned with; `None`
-/// if quiver did not write it.
-pub(crate) fn decode_exec(buf: &[u8]) -> Option<Result<Arc<dyn ExecutionPlan>>> {
+/// Appends `plan` to `buf` if it is one of quiver's scans; `false` if it is not.
+pub(crate) fn encode_exec(plan: &dyn ExecutionPlan, buf: &mut Vec<u8>) -> Result<bool> {
+    match exec_node(plan) {
+        Some(node) => write(&node, buf).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+fn exec_node(plan: &dyn ExecutionPlan) -> Option<Node> {
+    Some(
+        if let Some(wrapper) = plan.downcast_ref::<ScanPartitionsExec>() {
+            Node::ScanPartitions(Box::new(exec_node(wrapper.scan().as_ref())?))
+        } else if let Some(exec) = plan.downcast_ref::<NetCdfExec>() {
+            Node::NetCdfExec(
+                netcdf_files(exec.layout()),
+                ArrayScan {
+                    projection: exec.projection().to_vec(),
+                    ranges: exec.ranges().to_vec(),
+                    limit: exec.limit(),
+                    batch_size: exec.batch_size(),
+                    partitions: blocks(exec.partitions()),
+                },
+            )
+        } else if let Some(exec) = plan.downcast_ref::<Hdf5Exec>() {
+            Node::Hdf5Exec(
+                hdf5_files(exec.layout()),
+                ArrayScan {
+                    projection: exec.projection().to_vec(),
+                    ranges: exec.ranges().to_vec(),
+                    limit: exec.limit(),
+                    batch_size: exec.batch_size(),
+                    partitions: blocks(exec.partitions()),
+                },
+            )
+        } else if let Some(exec) = plan.downcast_ref::<TextExec>() {
+            Node::TextExec(TextScan {
+                lines: exec.kind() == TextKind::Lines,
+                projection: exec.projection().map(<[usize]>::to_vec),
+                partitions: exec.partitions().iter().map(|p| text_files(p)).collect(),
+                lossy: exec.lossy(),
+            })
+        } else {
+            return None;
+        },
+    )
+}
+
+/// The scan in `buf` if quiver wrote it, with the partitions it was planned with and the
+/// plan's decoded `inputs` as children; `None` if quiver did not write it.
+pub(crate) fn decode_exec(
+    buf: &[u8],
+    inputs: &[Arc<dyn ExecutionPlan>],
+) -> Option<Result<Arc<dyn ExecutionPlan>>> {
     let node = read(buf)?;
-    Some(node.and_then(|node| -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(match node {
-            Node::NetCdfExec(files, scan) => {
-                let layout = ArrayLayout::try_new(&files.paths, &netcdf_options(&files))?;
-                let opened: Vec<&str> = layout.files.iter().map(|f| f.path.as_str()).collect();
-                same_order(&files.paths, &opened)?;
-                Arc::new(NetCdfExec::try_with_partitions(
-                    Arc::new(layout),
-                    scan.projection,
-                    scan.ranges,
-                    scan.limit,
-                    scan.batch_size,
-                    read_blocks(scan.partitions),
-                )?)
-            }
-            Node::Hdf5Exec(files, scan) => {
-                let layout =
-                    Hdf5Layout::try_new(&files.paths, Some(&files.dataset), &hdf5_options(&files))?;
-                let opened: Vec<&str> = layout.files.iter().map(|f| f.path.as_str()).collect();
-                same_order(&files.paths, &opened)?;
-                Arc::new(Hdf5Exec::try_with_partitions(
-                    Arc::new(layout),
-                    scan.projection,
-                    scan.ranges,
-                    scan.limit,
-                    scan.batch_size,
-                    read_blocks(scan.partitions),
-                )?)
-            }
-            Node::TextExec(scan) => {
-                let kind = text_kind(scan.lines);
-                let schema = TextTable::from_files(kind, Vec::new(), scan.lossy).schema();
-                Arc::new(TextExec::with_partitions(
-                    kind,
-                    schema,
-                    scan.projection,
-                    scan.partitions.into_iter().map(from_text_files).collect(),
-                    scan.lossy,
-                )?)
-            }
-            other => return plan_err!("expected a scan, got a table: {other:?}"),
-        })
-    }))
+    Some(node.and_then(|node| build_exec(node, inputs)))
+}
+
+fn build_exec(node: Node, inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dyn ExecutionPlan>> {
+    Ok(match node {
+        Node::ScanPartitions(scan) => {
+            let [numbers] = inputs else {
+                return plan_err!("ScanPartitionsExec takes one child, got {}", inputs.len());
+            };
+            Arc::new(ScanPartitionsExec::with_numbers(
+                build_exec(*scan, &[])?,
+                Arc::clone(numbers),
+            ))
+        }
+        Node::NetCdfExec(files, scan) => {
+            let layout = ArrayLayout::try_new(&files.paths, &netcdf_options(&files))?;
+            let opened: Vec<&str> = layout.files.iter().map(|f| f.path.as_str()).collect();
+            same_order(&files.paths, &opened)?;
+            Arc::new(NetCdfExec::try_with_partitions(
+                Arc::new(layout),
+                scan.projection,
+                scan.ranges,
+                scan.limit,
+                scan.batch_size,
+                read_blocks(scan.partitions),
+            )?)
+        }
+        Node::Hdf5Exec(files, scan) => {
+            let layout =
+                Hdf5Layout::try_new(&files.paths, Some(&files.dataset), &hdf5_options(&files))?;
+            let opened: Vec<&str> = layout.files.iter().map(|f| f.path.as_str()).collect();
+            same_order(&files.paths, &opened)?;
+            Arc::new(Hdf5Exec::try_with_partitions(
+                Arc::new(layout),
+                scan.projection,
+                scan.ranges,
+                scan.limit,
+                scan.batch_size,
+                read_blocks(scan.partitions),
+            )?)
+        }
+        Node::TextExec(scan) => {
+            let kind = text_kind(scan.lines);
+            let schema = TextTable::from_files(kind, Vec::new(), scan.lossy).schema();
+            Arc::new(TextExec::with_partitions(
+                kind,
+                schema,
+                scan.projection,
+                scan.partitions.into_iter().map(from_text_files).collect(),
+                scan.lossy,
+            )?)
+        }
+        other => return plan_err!("expected a scan, got a table: {other:?}"),
+    })
 }
 
 fn write(node: &Node, buf: &mut Vec<u8>) -> Result<()> {

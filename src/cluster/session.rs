@@ -13,6 +13,7 @@ use datafusion::prelude::SessionConfig;
 use quiver_sql::QuiverSqlOptions;
 
 use super::codec::{QuiverLogicalCodec, QuiverPhysicalCodec};
+use super::scan_partitions::ScanPartitionsRule;
 use crate::engine::{quiver_state, register_functions};
 
 /// `state` turned into a Ballista client of the scheduler at `scheduler` (`host:port`,
@@ -30,10 +31,14 @@ pub(crate) fn client_state(state: SessionState, scheduler: &str) -> Result<Sessi
 }
 
 /// The scheduler's session for one client session's `config`: quiver's, planning with
-/// DataFusion's generic operators. The dense aggregation stays local: it is a single
+/// DataFusion's generic operators, each quiver scan under a `ScanPartitionsExec` so that a
+/// task reads only its own partitions. The dense aggregation stays local: it is a single
 /// operator over a whole grid, which a Ballista stage cannot split into tasks.
 pub(crate) fn scheduler_state(config: SessionConfig) -> Result<SessionState> {
-    let mut config = config;
+    // Ballista's adaptive planner replans every stage with its own physical optimizer rules
+    // and would drop `ScanPartitionsRule` (each task would then read every partition of a
+    // quiver scan): quiver's jobs use its static planner.
+    let mut config = config.with_ballista_adaptive_query_planner(false);
     config
         .options_mut()
         .set("quiver.dense_aggregate", "false")?;
@@ -42,6 +47,7 @@ pub(crate) fn scheduler_state(config: SessionConfig) -> Result<SessionState> {
     let rules = ballista_core::optimizer::with_ballista_optimizer_rules(state.optimizers());
     Ok(SessionStateBuilder::new_from_existing(state)
         .with_optimizer_rules(rules)
+        .with_physical_optimizer_rule(Arc::new(ScanPartitionsRule))
         .build())
 }
 
