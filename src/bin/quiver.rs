@@ -48,7 +48,7 @@ struct Cli {
 enum Command {
     /// Serve the engine to PostgreSQL clients (psql, JDBC, ODBC, tokio-postgres).
     #[cfg(feature = "server")]
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run a process of a Ballista cluster: the scheduler or an executor.
     #[cfg(feature = "cluster")]
     #[command(subcommand)]
@@ -103,7 +103,7 @@ async fn run_async(cli: Cli) -> Result<()> {
     match cli.command {
         #[cfg(feature = "server")]
         Some(Command::Serve(args)) => {
-            let settings = serve::Settings::resolve(args)?;
+            let settings = serve::Settings::resolve(*args)?;
             let engine = settings.engine(builder)?;
             return serve::run(engine, settings).await;
         }
