@@ -188,7 +188,7 @@ impl PhysicalExtensionCodec for QuiverPhysicalCodec {
 }
 
 /// The error for something only a local engine can run.
-fn cannot_send(what: &str, cause: DataFusionError) -> DataFusionError {
+pub(crate) fn cannot_send(what: &str, cause: impl std::fmt::Display) -> DataFusionError {
     DataFusionError::Plan(format!(
         "the cluster cannot run {what}: quiver sends NetCDF, HDF5 and text scans, \
          DataFusion's file tables and operators, and its functions; run this query on a local \

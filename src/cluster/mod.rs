@@ -7,6 +7,7 @@
 //! partitions the executors run as tasks. NetCDF, HDF5 and text scans travel as their
 //! files, options and partitions ([`scans`]); functions travel by name. See docs/cluster.md.
 
+mod check;
 mod codec;
 mod executor;
 mod functions;

@@ -12,6 +12,7 @@ use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionConfig;
 use quiver_sql::QuiverSqlOptions;
 
+use super::check::SendablePlanCheck;
 use super::codec::{QuiverLogicalCodec, QuiverPhysicalCodec};
 use super::scan_partitions::ScanPartitionsRule;
 use crate::engine::{quiver_state, register_functions};
@@ -27,6 +28,7 @@ pub(crate) fn client_state(state: SessionState, scheduler: &str) -> Result<Sessi
     // Ballista resets the functions to DataFusion's; quiver's go back on top.
     let mut state = state.upgrade_for_ballista(url)?;
     register_functions(&mut state)?;
+    state.add_analyzer_rule(Arc::new(SendablePlanCheck));
     Ok(state)
 }
 
