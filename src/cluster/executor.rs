@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use datafusion::common::Result;
@@ -10,6 +11,10 @@ use datafusion::common::Result;
 use super::codec::{QuiverLogicalCodec, QuiverPhysicalCodec};
 use super::scheduler::ballista_error;
 use super::session::{base_config, executor_functions};
+
+/// How often an executor tells the scheduler it is alive (Ballista's default is 60 s): a
+/// killed executor's tasks go to the others once the scheduler has missed its beats.
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// Where an executor listens and which scheduler it joins.
 #[derive(Debug, Clone)]
@@ -54,6 +59,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         scheduler_port: options.scheduler.port(),
         vcores: options.slots.unwrap_or(defaults.vcores),
         print_thread_info: false,
+        executor_heartbeat_interval_seconds: HEARTBEAT.as_secs(),
         override_function_registry: Some(Arc::new(executor_functions()?)),
         override_config_producer: Some(Arc::new(base_config)),
         override_logical_codec: Some(Arc::new(QuiverLogicalCodec::default())),

@@ -17,6 +17,11 @@ use tokio::task::JoinHandle;
 use super::codec::{QuiverLogicalCodec, QuiverPhysicalCodec};
 use super::session::{base_config, scheduler_state};
 
+/// How long an executor may go without a heartbeat before its tasks are run elsewhere, and
+/// how long jobs wait for an executor when none is left before they fail (Ballista's
+/// default is 180 s for both; executors beat every [`super::executor::HEARTBEAT`]).
+const EXECUTOR_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A running scheduler.
 pub struct ClusterScheduler {
     address: SocketAddr,
@@ -44,6 +49,9 @@ impl ClusterScheduler {
             bind_host: address.ip().to_string(),
             external_host: address.ip().to_string(),
             bind_port: address.port(),
+            executor_timeout_seconds: EXECUTOR_TIMEOUT.as_secs(),
+            expire_dead_executor_interval_seconds: 5,
+            no_executors_grace_period_seconds: EXECUTOR_TIMEOUT.as_secs(),
             override_config_producer: Some(Arc::new(base_config)),
             override_session_builder: Some(Arc::new(scheduler_state)),
             override_logical_codec: Some(Arc::new(QuiverLogicalCodec::default())),
