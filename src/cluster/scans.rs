@@ -2,9 +2,9 @@
 //!
 //! A table or scan travels as what opens it again (file paths in the order the layout
 //! concatenated them, and the reader options), never as data. A scan also carries its exact
-//! partition layout: an executor runs one partition of a stage, so the scan it decodes must
-//! have the partitions the scheduler planned (not ones recomputed from the executor's own
-//! settings), or tasks would read overlapping blocks and rows would repeat.
+//! partitions (blocks or files): partition numbers must mean on the executor what they meant
+//! on the scheduler, never be recomputed from the executor's settings. Which of them a task
+//! reads is decided by [`super::scan_partitions`].
 //!
 //! The bytes are a marker that no protobuf message starts with (a zero byte: field number
 //! 0 does not exist) followed by JSON, so the codecs tell quiver's nodes from Ballista's.
