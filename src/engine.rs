@@ -48,6 +48,8 @@ pub struct EngineBuilder {
     batch_size: Option<usize>,
     options: Vec<(String, String)>,
     file_access: Option<FileAccess>,
+    #[cfg(feature = "cluster")]
+    cluster: Option<String>,
 }
 
 impl EngineBuilder {
@@ -88,6 +90,16 @@ impl EngineBuilder {
     /// they may use every file the process can.
     pub fn file_access(mut self, access: FileAccess) -> Self {
         self.file_access = Some(access);
+        self
+    }
+
+    /// Runs queries on the Apache Ballista cluster whose scheduler is at `scheduler`
+    /// (`host:port` or `df://host:port`) instead of in this process (cargo feature
+    /// `cluster`; see docs/cluster.md). Planning stays here; the scheduler and its executors
+    /// must reach the files the queries name at the same paths.
+    #[cfg(feature = "cluster")]
+    pub fn cluster(mut self, scheduler: impl Into<String>) -> Self {
+        self.cluster = Some(scheduler.into());
         self
     }
 
@@ -133,60 +145,12 @@ impl EngineBuilder {
                 Arc::new(ConfinedFileSystem::new(Arc::clone(access))),
             );
         }
-        let mut functions = file_table_functions(Arc::clone(&runtime));
-        functions.extend(text_table_functions());
-        functions.extend([
-            Arc::new(ReadNetCdfFunc) as Arc<dyn NamedArgsTableFunction>,
-            Arc::new(NetCdfInfoFunc),
-            Arc::new(ReadHdf5Func),
-            Arc::new(Hdf5InfoFunc),
-        ]);
-        let mut planner = TableFunctionPlanner::new();
-        for function in functions {
-            planner = planner.with_function(match &access {
-                Some(access) => Arc::new(ConfinedTableFunction::new(function, Arc::clone(access))),
-                None => function,
-            });
-        }
-        let reshape = ReshapePlanner::new(Arc::new(SessionPlanExecutor {
-            config: config.clone(),
-            runtime: Arc::clone(&runtime),
-        }));
-        let mut builder = SessionStateBuilder::new()
-            .with_config(config)
-            .with_runtime_env(runtime)
-            .with_default_features()
-            .with_relation_planners(vec![
-                Arc::new(planner),
-                Arc::new(reshape),
-                Arc::new(crate::arrays::ArrayFunctionPlanner),
-            ])
-            .with_physical_optimizer_rule(Arc::new(crate::dense::DenseAggregateRule));
-        builder
-            .expr_planners()
-            .get_or_insert_with(Vec::new)
-            .push(Arc::new(quiver_udfs::FitPlanner));
-        builder
-            .scalar_functions()
-            .get_or_insert_with(Vec::new)
-            .extend(quiver_udfs::scalar_functions());
-        builder
-            .aggregate_functions()
-            .get_or_insert_with(Vec::new)
-            .extend(quiver_udfs::aggregate_functions());
-        let mut state = builder.build();
-        let factories = state.table_factories_mut();
-        factories.insert("NETCDF".to_string(), Arc::new(NetCdfTableFactory));
-        factories.insert("HDF5".to_string(), Arc::new(Hdf5TableFactory));
-        if let Some(access) = &access {
-            for factory in factories.values_mut() {
-                *factory = Arc::new(ConfinedTableFactory::new(
-                    Arc::clone(factory),
-                    Arc::clone(access),
-                ));
-            }
-        }
-        quiver_udfs::fill::register(&mut state)?;
+        let state = quiver_state(config, runtime, access.as_ref())?;
+        #[cfg(feature = "cluster")]
+        let state = match &self.cluster {
+            Some(scheduler) => crate::cluster::client_state(state, scheduler)?,
+            None => state,
+        };
         let ctx = enable_url_tables(SessionContext::new_with_state(state), access.as_ref());
         Ok(Engine {
             ctx,
@@ -194,6 +158,75 @@ impl EngineBuilder {
             query_memory_limit: self.query_memory_limit,
         })
     }
+}
+
+/// quiver's session on `config` and `runtime`: its table functions and factories (confined
+/// by `access` when given), planners, functions and physical optimizer rule. The engine
+/// and the cluster's scheduler build their sessions with it.
+pub(crate) fn quiver_state(
+    config: SessionConfig,
+    runtime: Arc<RuntimeEnv>,
+    access: Option<&Arc<FileAccess>>,
+) -> Result<SessionState> {
+    let mut functions = file_table_functions(Arc::clone(&runtime));
+    functions.extend(text_table_functions());
+    functions.extend([
+        Arc::new(ReadNetCdfFunc) as Arc<dyn NamedArgsTableFunction>,
+        Arc::new(NetCdfInfoFunc),
+        Arc::new(ReadHdf5Func),
+        Arc::new(Hdf5InfoFunc),
+    ]);
+    let mut planner = TableFunctionPlanner::new();
+    for function in functions {
+        planner = planner.with_function(match access {
+            Some(access) => Arc::new(ConfinedTableFunction::new(function, Arc::clone(access))),
+            None => function,
+        });
+    }
+    let reshape = ReshapePlanner::new(Arc::new(SessionPlanExecutor {
+        config: config.clone(),
+        runtime: Arc::clone(&runtime),
+    }));
+    let mut builder = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_relation_planners(vec![
+            Arc::new(planner),
+            Arc::new(reshape),
+            Arc::new(crate::arrays::ArrayFunctionPlanner),
+        ])
+        .with_physical_optimizer_rule(Arc::new(crate::dense::DenseAggregateRule));
+    builder
+        .expr_planners()
+        .get_or_insert_with(Vec::new)
+        .push(Arc::new(quiver_udfs::FitPlanner));
+    let mut state = builder.build();
+    register_functions(&mut state)?;
+    let factories = state.table_factories_mut();
+    factories.insert("NETCDF".to_string(), Arc::new(NetCdfTableFactory));
+    factories.insert("HDF5".to_string(), Arc::new(Hdf5TableFactory));
+    if let Some(access) = access {
+        for factory in factories.values_mut() {
+            *factory = Arc::new(ConfinedTableFactory::new(
+                Arc::clone(factory),
+                Arc::clone(access),
+            ));
+        }
+    }
+    Ok(state)
+}
+
+/// Registers quiver's scalar, aggregate and window functions on `state`.
+pub(crate) fn register_functions(state: &mut SessionState) -> Result<()> {
+    use datafusion::execution::FunctionRegistry;
+    for function in quiver_udfs::scalar_functions() {
+        state.register_udf(function)?;
+    }
+    for function in quiver_udfs::aggregate_functions() {
+        state.register_udaf(function)?;
+    }
+    quiver_udfs::fill::register(state)
 }
 
 /// The parameter names of the scalar or aggregate function `name`, if it has them.

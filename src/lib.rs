@@ -19,6 +19,8 @@
 //! See ARCHITECTURE.md for the code map.
 
 mod arrays;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 mod copy;
 pub mod datasource;
 mod dense;

@@ -36,6 +36,10 @@ struct Cli {
     /// Print the GPU adapter, its limits and capabilities, then exit (status 1 without one).
     #[arg(long)]
     gpu_info: bool,
+    /// Run queries on the Ballista cluster whose scheduler is at ADDR (host:port).
+    #[cfg(feature = "cluster")]
+    #[arg(long, value_name = "ADDR")]
+    cluster: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -44,7 +48,11 @@ struct Cli {
 enum Command {
     /// Serve the engine to PostgreSQL clients (psql, JDBC, ODBC, tokio-postgres).
     #[cfg(feature = "server")]
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
+    /// Run a process of a Ballista cluster: the scheduler or an executor.
+    #[cfg(feature = "cluster")]
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 fn main() -> ExitCode {
@@ -92,11 +100,20 @@ async fn run_async(cli: Cli) -> Result<()> {
     if let Some(limit) = &cli.memory_limit {
         builder = builder.memory_limit(quiver::error::parse_memory_size("--memory-limit", limit)?);
     }
-    #[cfg(feature = "server")]
-    if let Some(Command::Serve(args)) = cli.command {
-        let settings = serve::Settings::resolve(args)?;
-        let engine = settings.engine(builder)?;
-        return serve::run(engine, settings).await;
+    match cli.command {
+        #[cfg(feature = "server")]
+        Some(Command::Serve(args)) => {
+            let settings = serve::Settings::resolve(*args)?;
+            let engine = settings.engine(builder)?;
+            return serve::run(engine, settings).await;
+        }
+        #[cfg(feature = "cluster")]
+        Some(Command::Cluster(command)) => return cluster::run(command).await,
+        None => {}
+    }
+    #[cfg(feature = "cluster")]
+    if let Some(scheduler) = &cli.cluster {
+        builder = builder.cluster(scheduler);
     }
     let engine = builder.build()?;
     let batch =
@@ -133,6 +150,9 @@ async fn run_async(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "cluster")]
+#[path = "quiver/cluster.rs"]
+mod cluster;
 #[path = "quiver/logger.rs"]
 mod logger;
 #[cfg(feature = "server")]

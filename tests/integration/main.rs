@@ -8,6 +8,8 @@
 #[cfg(feature = "gpu")]
 mod arrays;
 mod clients;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod copy;
 mod data_root;
 mod dense;

@@ -47,6 +47,12 @@ impl<K: FitKind> FitAgg<K> {
         AggregateUDF::from(agg)
     }
 
+    /// The constant arguments known at planning time, if [`FitAgg::with_constants`] made
+    /// it (a plan sent elsewhere must carry them: the result type depends on them).
+    pub fn planned_constants(&self) -> Option<&[Option<ScalarValue>]> {
+        self.planned.as_deref()
+    }
+
     fn fitter(&self, consts: &[Option<ScalarValue>]) -> Result<K::Fitter> {
         self.kind.configure(consts)
     }

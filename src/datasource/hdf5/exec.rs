@@ -49,13 +49,45 @@ impl Hdf5Exec {
             layout
                 .cuts(inner)
                 .partitions(&layout.extents(), &ranges, target_partitions);
+        Ok(Self::with_partitions(
+            layout, projection, ranges, limit, batch_size, partitions, schema,
+        ))
+    }
+
+    /// The scan with exactly these partitions of read blocks (partition `i` reads
+    /// `partitions[i]`): how a cluster executor rebuilds the scan the scheduler planned, so
+    /// that each task reads only its own blocks.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn try_with_partitions(
+        layout: Arc<Hdf5Layout>,
+        projection: Vec<usize>,
+        ranges: Vec<(u64, u64)>,
+        limit: Option<usize>,
+        batch_size: usize,
+        partitions: Vec<Vec<ReadBlock>>,
+    ) -> Result<Self> {
+        let schema = Arc::new(layout.schema.project(&projection)?);
+        Ok(Self::with_partitions(
+            layout, projection, ranges, limit, batch_size, partitions, schema,
+        ))
+    }
+
+    fn with_partitions(
+        layout: Arc<Hdf5Layout>,
+        projection: Vec<usize>,
+        ranges: Vec<(u64, u64)>,
+        limit: Option<usize>,
+        batch_size: usize,
+        partitions: Vec<Vec<ReadBlock>>,
+        schema: SchemaRef,
+    ) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
             Partitioning::UnknownPartitioning(partitions.len()),
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
-        Ok(Self {
+        Self {
             layout,
             projection,
             ranges,
@@ -64,7 +96,43 @@ impl Hdf5Exec {
             partitions,
             schema,
             properties,
-        })
+        }
+    }
+
+    /// The files, dataset and columns scanned.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn layout(&self) -> &Arc<Hdf5Layout> {
+        &self.layout
+    }
+
+    /// Indices into the layout's schema of the columns this scan produces.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn projection(&self) -> &[usize] {
+        &self.projection
+    }
+
+    /// The index range read along each dimension.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn ranges(&self) -> &[(u64, u64)] {
+        &self.ranges
+    }
+
+    /// The row limit pushed into the scan, if any.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn limit(&self) -> Option<usize> {
+        self.limit
+    }
+
+    /// The read blocks of each partition.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn partitions(&self) -> &[Vec<ReadBlock>] {
+        &self.partitions
+    }
+
+    /// Rows per batch.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn batch_size(&self) -> usize {
+        self.batch_size
     }
 
     /// What the scan reads, for the dense aggregation.

@@ -30,6 +30,12 @@ impl Hdf5Table {
         })
     }
 
+    /// The files, dimensions and variables of the table.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn layout(&self) -> &Arc<Hdf5Layout> {
+        &self.layout
+    }
+
     fn dimensions(&self) -> Dimensions<'_> {
         let fields = self.layout.schema.fields();
         Dimensions(

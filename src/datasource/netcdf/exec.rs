@@ -53,13 +53,45 @@ impl NetCdfExec {
             layout
                 .cuts(&vars, inner)
                 .partitions(&layout.extents(), &ranges, target_partitions);
+        Ok(Self::with_partitions(
+            layout, projection, ranges, limit, batch_size, partitions, schema,
+        ))
+    }
+
+    /// The scan with exactly these partitions of read blocks (partition `i` reads
+    /// `partitions[i]`): how a cluster executor rebuilds the scan the scheduler planned, so
+    /// that each task reads only its own blocks.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn try_with_partitions(
+        layout: Arc<ArrayLayout>,
+        projection: Vec<usize>,
+        ranges: Vec<(u64, u64)>,
+        limit: Option<usize>,
+        batch_size: usize,
+        partitions: Vec<Vec<ReadBlock>>,
+    ) -> Result<Self> {
+        let schema = Arc::new(layout.schema.project(&projection)?);
+        Ok(Self::with_partitions(
+            layout, projection, ranges, limit, batch_size, partitions, schema,
+        ))
+    }
+
+    fn with_partitions(
+        layout: Arc<ArrayLayout>,
+        projection: Vec<usize>,
+        ranges: Vec<(u64, u64)>,
+        limit: Option<usize>,
+        batch_size: usize,
+        partitions: Vec<Vec<ReadBlock>>,
+        schema: SchemaRef,
+    ) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
             Partitioning::UnknownPartitioning(partitions.len()),
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
-        Ok(Self {
+        Self {
             layout,
             projection,
             ranges,
@@ -68,7 +100,19 @@ impl NetCdfExec {
             partitions,
             schema,
             properties,
-        })
+        }
+    }
+
+    /// The read blocks of each partition.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn partitions(&self) -> &[Vec<ReadBlock>] {
+        &self.partitions
+    }
+
+    /// Rows per batch.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn batch_size(&self) -> usize {
+        self.batch_size
     }
 
     /// What the scan reads, for the dense aggregation.

@@ -108,6 +108,9 @@ pub(crate) struct ArrayLayout {
     pub dims: Vec<DimColumn>,
     pub vars: Vec<VarColumn>,
     pub schema: SchemaRef,
+    /// The options it was opened with: a cluster executor reopens the files with them.
+    #[cfg(feature = "cluster")]
+    pub options: NetCdfOptions,
 }
 
 /// The HDF5 view of a NetCDF-4 file, for storage details (chunking, filters) that
@@ -495,6 +498,8 @@ impl ArrayLayout {
             dims: dim_columns,
             vars: var_columns,
             schema,
+            #[cfg(feature = "cluster")]
+            options: options.clone(),
         })
     }
 

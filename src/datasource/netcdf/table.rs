@@ -33,6 +33,12 @@ impl NetCdfTable {
         })
     }
 
+    /// The files, dimensions and variables of the table.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn layout(&self) -> &Arc<ArrayLayout> {
+        &self.layout
+    }
+
     fn dimensions(&self) -> Dimensions<'_> {
         Dimensions(
             self.layout

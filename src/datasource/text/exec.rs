@@ -67,13 +67,25 @@ impl TextExec {
         for p in &mut partitions {
             p.sort_by(|a, b| a.path.cmp(&b.path));
         }
+        Self::with_partitions(kind, schema, projection, partitions, lossy)
+    }
+
+    /// Reads exactly these partitions of files (partition `i` is `partitions[i]`): how an
+    /// executor rebuilds the scan a scheduler planned, so each task reads its own files.
+    pub fn with_partitions(
+        kind: TextKind,
+        schema: SchemaRef,
+        projection: Option<Vec<usize>>,
+        partitions: Vec<Vec<TextFile>>,
+        lossy: bool,
+    ) -> Result<Self> {
         let projected = match &projection {
             Some(p) => Arc::new(schema.project(p)?),
             None => Arc::clone(&schema),
         };
         let properties = PlanProperties::new(
             EquivalenceProperties::new(projected),
-            Partitioning::UnknownPartitioning(n),
+            Partitioning::UnknownPartitioning(partitions.len()),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
@@ -85,6 +97,31 @@ impl TextExec {
             lossy,
             properties: Arc::new(properties),
         })
+    }
+
+    /// One row per file or per line.
+    pub fn kind(&self) -> TextKind {
+        self.kind
+    }
+
+    /// The table's full schema (before the projection).
+    pub fn table_schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The table columns read, all when `None`.
+    pub fn projection(&self) -> Option<&[usize]> {
+        self.projection.as_deref()
+    }
+
+    /// The files of each partition.
+    pub fn partitions(&self) -> &[Vec<TextFile>] {
+        &self.partitions
+    }
+
+    /// Whether invalid UTF-8 is replaced instead of refused.
+    pub fn lossy(&self) -> bool {
+        self.lossy
     }
 
     fn needs_content(&self) -> bool {

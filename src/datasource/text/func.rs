@@ -97,6 +97,12 @@ impl TextTable {
                 Ok(TextFile { path, size })
             })
             .collect::<Result<Vec<_>>>()?;
+        Ok(Self::from_files(kind, files, lossy))
+    }
+
+    /// The table over `files`, already resolved: how a scheduler rebuilds the table a
+    /// client planned.
+    pub fn from_files(kind: TextKind, files: Vec<TextFile>, lossy: bool) -> Self {
         let third = match kind {
             TextKind::Files => [
                 Field::new("filename", DataType::Utf8, false),
@@ -109,12 +115,27 @@ impl TextTable {
                 Field::new("line", DataType::Utf8, false),
             ],
         };
-        Ok(Self {
+        Self {
             kind,
             schema: Arc::new(Schema::new(third.to_vec())),
             files,
             lossy,
-        })
+        }
+    }
+
+    /// One row per file or per line.
+    pub fn kind(&self) -> TextKind {
+        self.kind
+    }
+
+    /// The files read, with their sizes.
+    pub fn files(&self) -> &[TextFile] {
+        &self.files
+    }
+
+    /// Whether invalid UTF-8 is replaced instead of refused.
+    pub fn lossy(&self) -> bool {
+        self.lossy
     }
 }
 

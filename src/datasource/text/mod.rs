@@ -6,7 +6,7 @@ mod decode;
 mod exec;
 mod func;
 
-pub use exec::TextExec;
+pub use exec::{TextExec, TextFile};
 pub use func::{ReadLinesFunc, ReadTextFunc, TextTable, text_table_functions};
 
 /// What a text table yields per file.
