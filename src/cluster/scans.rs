@@ -17,7 +17,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use serde::{Deserialize, Serialize};
 
 use super::scan_partitions::ScanPartitionsExec;
-use crate::datasource::array::ReadBlock;
+use crate::datasource::array::{GridScan, ReadBlock};
 use crate::datasource::hdf5::schema::Hdf5Layout;
 use crate::datasource::hdf5::{Hdf5Exec, Hdf5Options, Hdf5Table};
 use crate::datasource::netcdf::schema::ArrayLayout;
@@ -152,24 +152,12 @@ fn exec_node(plan: &dyn ExecutionPlan) -> Option<Node> {
         } else if let Some(exec) = plan.downcast_ref::<NetCdfExec>() {
             Node::NetCdfExec(
                 netcdf_files(exec.layout()),
-                ArrayScan {
-                    projection: exec.projection().to_vec(),
-                    ranges: exec.ranges().to_vec(),
-                    limit: exec.limit(),
-                    batch_size: exec.batch_size(),
-                    partitions: blocks(exec.partitions()),
-                },
+                array_scan(exec.grid_scan(), exec.batch_size(), exec.partitions()),
             )
         } else if let Some(exec) = plan.downcast_ref::<Hdf5Exec>() {
             Node::Hdf5Exec(
                 hdf5_files(exec.layout()),
-                ArrayScan {
-                    projection: exec.projection().to_vec(),
-                    ranges: exec.ranges().to_vec(),
-                    limit: exec.limit(),
-                    batch_size: exec.batch_size(),
-                    partitions: blocks(exec.partitions()),
-                },
+                array_scan(exec.grid_scan(), exec.batch_size(), exec.partitions()),
             )
         } else if let Some(exec) = plan.downcast_ref::<TextExec>() {
             Node::TextExec(TextScan {
@@ -182,6 +170,17 @@ fn exec_node(plan: &dyn ExecutionPlan) -> Option<Node> {
             return None;
         },
     )
+}
+
+/// What an array scan sends: its columns, ranges, limit, batch size and exact partitions.
+fn array_scan(scan: GridScan, batch_size: usize, partitions: &[Vec<ReadBlock>]) -> ArrayScan {
+    ArrayScan {
+        projection: scan.projection,
+        ranges: scan.ranges,
+        limit: scan.limit,
+        batch_size,
+        partitions: blocks(partitions),
+    }
 }
 
 /// The scan in `buf` if quiver wrote it, with the partitions it was planned with and the

@@ -105,24 +105,6 @@ impl Hdf5Exec {
         &self.layout
     }
 
-    /// Indices into the layout's schema of the columns this scan produces.
-    #[cfg(feature = "cluster")]
-    pub(crate) fn projection(&self) -> &[usize] {
-        &self.projection
-    }
-
-    /// The index range read along each dimension.
-    #[cfg(feature = "cluster")]
-    pub(crate) fn ranges(&self) -> &[(u64, u64)] {
-        &self.ranges
-    }
-
-    /// The row limit pushed into the scan, if any.
-    #[cfg(feature = "cluster")]
-    pub(crate) fn limit(&self) -> Option<usize> {
-        self.limit
-    }
-
     /// The read blocks of each partition.
     #[cfg(feature = "cluster")]
     pub(crate) fn partitions(&self) -> &[Vec<ReadBlock>] {
@@ -135,7 +117,7 @@ impl Hdf5Exec {
         self.batch_size
     }
 
-    /// What the scan reads, for the dense aggregation.
+    /// What the scan reads (for the dense aggregation and the cluster codec).
     pub(crate) fn grid_scan(&self) -> GridScan {
         GridScan {
             grid: Arc::clone(&self.layout) as Arc<dyn Grid>,

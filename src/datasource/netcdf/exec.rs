@@ -103,6 +103,12 @@ impl NetCdfExec {
         }
     }
 
+    /// The files, dimensions and variables scanned.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn layout(&self) -> &Arc<ArrayLayout> {
+        &self.layout
+    }
+
     /// The read blocks of each partition.
     #[cfg(feature = "cluster")]
     pub(crate) fn partitions(&self) -> &[Vec<ReadBlock>] {
@@ -115,7 +121,7 @@ impl NetCdfExec {
         self.batch_size
     }
 
-    /// What the scan reads, for the dense aggregation.
+    /// What the scan reads (for the dense aggregation and the cluster codec).
     pub(crate) fn grid_scan(&self) -> GridScan {
         GridScan {
             grid: Arc::clone(&self.layout) as Arc<dyn Grid>,
