@@ -41,7 +41,6 @@ impl NetCdfExec {
         target_partitions: usize,
         batch_size: usize,
     ) -> Result<Self> {
-        let schema = Arc::new(layout.schema.project(&projection)?);
         let ndims = layout.dims.len();
         let vars: Vec<usize> = projection
             .iter()
@@ -53,15 +52,12 @@ impl NetCdfExec {
             layout
                 .cuts(&vars, inner)
                 .partitions(&layout.extents(), &ranges, target_partitions);
-        Ok(Self::with_partitions(
-            layout, projection, ranges, limit, batch_size, partitions, schema,
-        ))
+        Self::try_with_partitions(layout, projection, ranges, limit, batch_size, partitions)
     }
 
     /// The scan with exactly these partitions of read blocks (partition `i` reads
-    /// `partitions[i]`): how a cluster executor rebuilds the scan the scheduler planned, so
-    /// that each task reads only its own blocks.
-    #[cfg(feature = "cluster")]
+    /// `partitions[i]`): what [`Self::try_new`] cuts, and how a cluster executor rebuilds
+    /// the scan the scheduler planned, so that each task reads only its own blocks.
     pub(crate) fn try_with_partitions(
         layout: Arc<ArrayLayout>,
         projection: Vec<usize>,
@@ -71,27 +67,13 @@ impl NetCdfExec {
         partitions: Vec<Vec<ReadBlock>>,
     ) -> Result<Self> {
         let schema = Arc::new(layout.schema.project(&projection)?);
-        Ok(Self::with_partitions(
-            layout, projection, ranges, limit, batch_size, partitions, schema,
-        ))
-    }
-
-    fn with_partitions(
-        layout: Arc<ArrayLayout>,
-        projection: Vec<usize>,
-        ranges: Vec<(u64, u64)>,
-        limit: Option<usize>,
-        batch_size: usize,
-        partitions: Vec<Vec<ReadBlock>>,
-        schema: SchemaRef,
-    ) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
             Partitioning::UnknownPartitioning(partitions.len()),
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
-        Self {
+        Ok(Self {
             layout,
             projection,
             ranges,
@@ -100,7 +82,7 @@ impl NetCdfExec {
             partitions,
             schema,
             properties,
-        }
+        })
     }
 
     /// The files, dimensions and variables scanned.
