@@ -35,6 +35,7 @@ use crate::datasource::netcdf::write as netcdf_write;
 use crate::datasource::netcdf::{
     NetCdfInfoFunc, NetCdfTableFactory, NetCdfUrlTableFactory, ReadNetCdfFunc,
 };
+use crate::datasource::remote::with_remote_stores;
 use crate::datasource::text::text_table_functions;
 use crate::query_memory::QueryMemoryPool;
 use crate::repartition_memory::RepartitionNeverSpills;
@@ -127,6 +128,10 @@ impl EngineBuilder {
             datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
                 .with_list_files_cache_limit(0),
         );
+        if self.file_access.is_none() {
+            // Under a data root only local files may be read: no object stores.
+            runtime = with_remote_stores(runtime);
+        }
         if let Some(bytes) = self.memory_limit {
             // As DataFusion's `with_memory_limit` builds it, under the repartition guard.
             let tracked = TrackConsumersPool::new(

@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use datafusion::common::Result;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::SessionConfig;
 
 use super::codec::{QuiverLogicalCodec, QuiverPhysicalCodec};
 use super::scheduler::ballista_error;
 use super::session::{base_config, executor_functions};
+use crate::datasource::remote::with_remote_stores;
 
 /// How often an executor tells the scheduler it is alive (Ballista's default is 60 s): a
 /// killed executor's tasks go to the others once the scheduler has missed its beats.
@@ -64,6 +67,12 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         override_config_producer: Some(Arc::new(base_config)),
         override_logical_codec: Some(Arc::new(QuiverLogicalCodec::default())),
         override_physical_codec: Some(Arc::new(QuiverPhysicalCodec::default())),
+        // Spills go to the operating system's temporary directory.
+        override_runtime_producer: Some(Arc::new(|_: &SessionConfig| {
+            Ok(Arc::new(
+                with_remote_stores(RuntimeEnvBuilder::new()).build()?,
+            ))
+        })),
         ..defaults
     };
     start_executor_process(Arc::new(config))

@@ -15,6 +15,7 @@ use quiver_sql::QuiverSqlOptions;
 use super::check::SendablePlanCheck;
 use super::codec::{QuiverLogicalCodec, QuiverPhysicalCodec};
 use super::scan_partitions::ScanPartitionsRule;
+use crate::datasource::remote::with_remote_stores;
 use crate::engine::{quiver_state, register_functions};
 
 /// `state` turned into a Ballista client of the scheduler at `scheduler` (`host:port`,
@@ -44,7 +45,7 @@ pub(crate) fn scheduler_state(config: SessionConfig) -> Result<SessionState> {
     config
         .options_mut()
         .set("quiver.dense_aggregate", "false")?;
-    let runtime = RuntimeEnvBuilder::new().build_arc()?;
+    let runtime = with_remote_stores(RuntimeEnvBuilder::new()).build_arc()?;
     let state = quiver_state(config, runtime, None)?;
     let rules = ballista_core::optimizer::with_ballista_optimizer_rules(state.optimizers());
     Ok(SessionStateBuilder::new_from_existing(state)

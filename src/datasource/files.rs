@@ -23,7 +23,7 @@ use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit, when};
 use datafusion::prelude::SessionConfig;
 use quiver_sql::{NamedArgsTableFunction, TableFunctionArgs};
 
-use super::block_on_io;
+use super::{block_on_io, remote};
 
 /// The file table functions, each reading through `runtime`'s object stores.
 pub fn file_table_functions(runtime: Arc<RuntimeEnv>) -> Vec<Arc<dyn NamedArgsTableFunction>> {
@@ -102,6 +102,21 @@ impl NamedArgsTableFunction for ReadFilesFunc {
             [paths] => string_list(name, paths)?,
             _ => return plan_err!("{name} takes one path, glob or list of paths, then options"),
         };
+        // DataFusion expands globs of local paths only: an S3 glob becomes its files here.
+        let mut paths = paths;
+        if paths
+            .iter()
+            .any(|p| remote::is_remote(p) && p.contains(['*', '[']))
+        {
+            paths = paths
+                .iter()
+                .map(|p| match remote::is_remote(p) && p.contains(['*', '[']) {
+                    true => remote::expand(name, p),
+                    false => Ok(vec![p.clone()]),
+                })
+                .collect::<Result<Vec<_>>>()?
+                .concat();
+        }
         let format = self.format(args, &paths)?;
         let state = SessionStateBuilder::new()
             .with_config(SessionConfig::new())
@@ -109,7 +124,7 @@ impl NamedArgsTableFunction for ReadFilesFunc {
             .build();
         let mut urls = Vec::with_capacity(paths.len());
         for path in &paths {
-            check_local_path_exists(path)?;
+            check_path_exists(path)?;
             urls.push(ListingTableUrl::parse(path)?);
         }
         // An explicit file or glob is read whatever its extension; a directory only
@@ -256,8 +271,13 @@ fn escape_regex(text: &str) -> String {
     out
 }
 
-fn check_local_path_exists(path: &str) -> Result<()> {
+/// A missing file named plainly (not a glob, not a directory of a store that lists) is
+/// an error naming it, before DataFusion tries to list it.
+fn check_path_exists(path: &str) -> Result<()> {
     let is_glob = path.contains(['*', '?', '[']);
+    if remote::is_remote(path) && !is_glob && !path.ends_with('/') {
+        return remote::size(path).map(|_| ());
+    }
     if path.contains("://") || is_glob || Path::new(path).exists() {
         return Ok(());
     }

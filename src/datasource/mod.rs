@@ -6,6 +6,7 @@ mod csv_errors;
 pub mod files;
 pub mod hdf5;
 pub mod netcdf;
+pub(crate) mod remote;
 pub mod text;
 
 pub use csv_errors::{name_csv_file_in_error, name_csv_file_in_inference_error};
@@ -35,16 +36,20 @@ where
     })
 }
 
-/// The local files that paths and globs name, each glob's matches sorted; `function` names
-/// the caller in errors. A path that does not exist, a glob that matches nothing or a
-/// directory is an error naming it.
-pub(crate) fn expand_local_paths(
+/// The files that paths, globs and object store URLs name, each glob's matches sorted;
+/// `function` names the caller in errors. A path that does not exist, a glob that matches
+/// nothing or a directory is an error naming it.
+pub(crate) fn expand_paths(
     function: &str,
     paths: &[String],
 ) -> datafusion::error::Result<Vec<String>> {
     use datafusion::common::plan_err;
     let mut out = Vec::new();
     for path in paths {
+        if remote::is_remote(path) {
+            out.extend(remote::expand(function, path)?);
+            continue;
+        }
         let path = path.strip_prefix("file://").unwrap_or(path);
         if path.contains(['*', '?', '[']) {
             let entries = match glob::glob(path) {
@@ -77,4 +82,24 @@ pub(crate) fn expand_local_paths(
         return plan_err!("{function}: no files given");
     }
     Ok(out)
+}
+
+/// The size in bytes of the file at `path` (local, or an object store URL).
+pub(crate) fn file_size(path: &str) -> datafusion::error::Result<u64> {
+    if remote::is_remote(path) {
+        return remote::size(path);
+    }
+    std::fs::metadata(path)
+        .map(|meta| meta.len())
+        .map_err(|e| datafusion::error::DataFusionError::Plan(format!("cannot read '{path}': {e}")))
+}
+
+/// The whole file at `path` (local, or an object store URL).
+pub(crate) fn read_file(path: &str) -> datafusion::error::Result<Vec<u8>> {
+    if remote::is_remote(path) {
+        return remote::read_all(path);
+    }
+    std::fs::read(path).map_err(|e| {
+        datafusion::error::DataFusionError::Execution(format!("cannot read '{path}': {e}"))
+    })
 }

@@ -12,7 +12,7 @@ use quiver_sql::{NamedArgsTableFunction, TableFunctionArgs};
 use super::info::hdf5_info_table;
 use super::schema::Hdf5Options;
 use super::table::Hdf5Table;
-use crate::datasource::expand_local_paths;
+use crate::datasource::expand_paths;
 use crate::datasource::files::{boolean, string, string_list};
 use crate::datasource::netcdf::factory::option_bool;
 
@@ -51,7 +51,7 @@ impl NamedArgsTableFunction for ReadHdf5Func {
             options.allow_external = boolean(name, "allow_external", v)?;
         }
         Ok(Arc::new(Hdf5Table::try_new(
-            &expand_local_paths(name, &paths)?,
+            &expand_paths(name, &paths)?,
             dataset.as_deref(),
             &options,
         )?))
@@ -104,7 +104,7 @@ impl TableProviderFactory for Hdf5TableFactory {
             }
         }
         Ok(Arc::new(Hdf5Table::try_new(
-            &expand_local_paths("hdf5 table", &cmd.locations)?,
+            &expand_paths("hdf5 table", &cmd.locations)?,
             dataset.as_deref(),
             &options,
         )?))

@@ -24,6 +24,7 @@ use hdf5_reader::{
 
 use super::slab::read_numeric;
 use crate::datasource::array::{Cuts, Grid, check_dimensions, first_coordinate};
+use crate::datasource::remote::{RemoteStorage, is_remote};
 
 /// Options of an HDF5 table.
 #[derive(Debug, Clone)]
@@ -66,6 +67,17 @@ pub(crate) fn guarded<T>(
 
 /// Opens `path`; external links and files resolve only when `allow_external`.
 pub(crate) fn open_file(path: &str, allow_external: bool) -> Result<Hdf5File> {
+    if is_remote(path) {
+        // Other files named inside a remote file would be local paths: never resolved.
+        let storage = RemoteStorage::open(path)?;
+        let options = OpenOptions {
+            chunk_cache_bytes: 8 << 20,
+            ..Default::default()
+        };
+        return guarded(path, || {
+            Hdf5File::from_storage_with_options(storage, options)
+        });
+    }
     if !Path::new(path).is_file() {
         return plan_err!("no such file: '{path}'");
     }
@@ -758,7 +770,11 @@ impl Grid for Hdf5Layout {
 /// netcdf-reader resolves them (`DIMENSION_LIST`); `None` where there is none.
 fn dimension_scale_names(path: &str, dataset: &str, ndim: usize) -> Vec<Option<String>> {
     let found = catch_unwind(AssertUnwindSafe(|| {
-        let nc = netcdf_reader::NcFile::open(path).ok()?;
+        let nc = match is_remote(path) {
+            true => netcdf_reader::NcFile::from_storage(RemoteStorage::open(path).ok()?),
+            false => netcdf_reader::NcFile::open(path),
+        }
+        .ok()?;
         let var = nc.variable(dataset.trim_start_matches('/')).ok()?;
         Some(
             var.dimensions

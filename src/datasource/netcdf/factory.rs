@@ -12,7 +12,7 @@ use quiver_sql::{NamedArgsTableFunction, TableFunctionArgs};
 use super::info::netcdf_info_table;
 use super::schema::NetCdfOptions;
 use super::table::NetCdfTable;
-use crate::datasource::expand_local_paths;
+use crate::datasource::expand_paths;
 use crate::datasource::files::{boolean, string, string_list};
 use crate::datasource::hdf5::{Hdf5Options, Hdf5Table};
 
@@ -68,7 +68,7 @@ impl NamedArgsTableFunction for ReadNetCdfFunc {
             options.nearest = super::nearest::parse(&string(name, "nearest", v)?)?;
         }
         Ok(Arc::new(NetCdfTable::try_new(
-            &expand_local_paths("read_netcdf", &paths)?,
+            &expand_paths("read_netcdf", &paths)?,
             &options,
         )?))
     }
@@ -90,7 +90,7 @@ impl NamedArgsTableFunction for NetCdfInfoFunc {
             [path] => string(name, "path", path)?,
             _ => return plan_err!("{name} takes one file path"),
         };
-        let paths = expand_local_paths(name, &[path])?;
+        let paths = expand_paths(name, &[path])?;
         let [path] = paths.as_slice() else {
             return plan_err!("{name} takes one file, not a glob of {}", paths.len());
         };
@@ -131,7 +131,7 @@ impl TableProviderFactory for NetCdfTableFactory {
                 }
             }
         }
-        let paths = expand_local_paths("netcdf table", &cmd.locations)?;
+        let paths = expand_paths("netcdf table", &cmd.locations)?;
         Ok(Arc::new(NetCdfTable::try_new(&paths, &options)?))
     }
 }
@@ -166,7 +166,7 @@ impl UrlTableFactory for NetCdfUrlTableFactory {
         if HDF5_SUFFIXES.iter().any(|s| lower.ends_with(s)) {
             let url = url.to_string();
             let table = tokio::task::spawn_blocking(move || {
-                let paths = expand_local_paths("hdf5", &[url])?;
+                let paths = expand_paths("hdf5", &[url])?;
                 Hdf5Table::try_new(&paths, None, &Hdf5Options::default())
             })
             .await
@@ -180,7 +180,7 @@ impl UrlTableFactory for NetCdfUrlTableFactory {
         }
         let url = url.to_string();
         let table = tokio::task::spawn_blocking(move || {
-            let paths = expand_local_paths("netcdf", &[url])?;
+            let paths = expand_paths("netcdf", &[url])?;
             NetCdfTable::try_new(&paths, &NetCdfOptions::default())
         })
         .await

@@ -17,6 +17,7 @@ use netcdf_reader::{
 use super::cf::{CfDecode, decodable_time_ref, decode_times};
 use super::source::NcSource;
 use crate::datasource::array::{Cuts, Grid, check_dimensions, first_coordinate};
+use crate::datasource::remote::{RemoteStorage, is_remote};
 
 /// Options of a NetCDF table.
 #[derive(Debug, Clone)]
@@ -117,6 +118,9 @@ pub(crate) struct ArrayLayout {
 /// netcdf-reader does not expose; None for classic files or when it cannot be opened.
 pub(crate) fn nc4_storage(path: &str, file: &NcSource) -> Option<hdf5_reader::Hdf5File> {
     match file.format() {
+        NcFormat::Nc4 | NcFormat::Nc4Classic if is_remote(path) => {
+            hdf5_reader::Hdf5File::from_storage(RemoteStorage::open(path).ok()?).ok()
+        }
         NcFormat::Nc4 | NcFormat::Nc4Classic => hdf5_reader::Hdf5File::open(path).ok(),
         _ => None,
     }

@@ -10,6 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use crate::datasource::array::flat_indices;
+use crate::datasource::remote::{RemoteStorage, is_remote};
 use datafusion::arrow::array::{
     ArrayRef, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array, Int64Array,
     StringArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
@@ -101,13 +102,22 @@ impl NcSource {
     /// attribute cannot be decoded (a warning names it); with the C library when
     /// netcdf-reader reports an unsupported encoding and the build has `libnetcdf`.
     pub(crate) fn open(path: &str) -> Result<Self> {
+        let remote = match is_remote(path) {
+            true => Some(RemoteStorage::open(path)?),
+            false => None,
+        };
         let open = |mode: NcMetadataMode| -> std::result::Result<NcFile, Failure> {
             let options = NcOpenOptions {
                 chunk_cache_bytes: 0,
                 metadata_mode: mode,
                 ..Default::default()
             };
-            let file = attempt(|| NcFile::open_with_options(path, options))?;
+            let file = match &remote {
+                Some(storage) => {
+                    attempt(|| NcFile::from_storage_with_options(Arc::clone(storage), options))?
+                }
+                None => attempt(|| NcFile::open_with_options(path, options))?,
+            };
             attempt(|| file.variables().map(|_| ()))?;
             Ok(file)
         };
@@ -136,6 +146,13 @@ impl NcSource {
     /// The C library's turn at a file netcdf-reader cannot decode.
     #[cfg(feature = "libnetcdf")]
     fn fallback(path: &str, pure: DataFusionError) -> Result<Self> {
+        if is_remote(path) {
+            return exec_err!(
+                "{} (the NetCDF C library, which reads such files, reads local files only)",
+                pure.strip_backtrace()
+                    .trim_start_matches("Execution error: ")
+            );
+        }
         match super::libnetcdf::LibFile::open(path) {
             Ok(file) => {
                 log::debug!("netcdf file '{path}' is read with the NetCDF C library: {pure}");

@@ -18,6 +18,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::TextKind;
 use super::decode::{decode_utf8, file_batches};
+use crate::datasource::read_file;
 
 /// One file to read and its size in bytes.
 #[derive(Debug, Clone)]
@@ -177,12 +178,7 @@ impl ExecutionPlan for TextExec {
                 async move {
                     let task = tokio::task::spawn_blocking(move || -> Result<_> {
                         let text = if read {
-                            let bytes = std::fs::read(&file.path).map_err(|e| {
-                                DataFusionError::Execution(format!(
-                                    "cannot read '{}': {e}",
-                                    file.path
-                                ))
-                            })?;
+                            let bytes = read_file(&file.path)?;
                             Some(decode_utf8(&file.path, bytes, lossy)?)
                         } else {
                             None

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{DataFusionError, Result, plan_err};
+use datafusion::common::{Result, plan_err};
 use datafusion::datasource::TableType;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
@@ -14,8 +14,8 @@ use quiver_sql::{NamedArgsTableFunction, TableFunctionArgs};
 
 use super::TextKind;
 use super::exec::{TextExec, TextFile};
-use crate::datasource::expand_local_paths;
 use crate::datasource::files::string_list;
+use crate::datasource::{expand_paths, file_size};
 
 /// `read_text` and `read_lines`.
 pub fn text_table_functions() -> Vec<Arc<dyn NamedArgsTableFunction>> {
@@ -88,12 +88,10 @@ impl TextTable {
                 }
             },
         };
-        let files = expand_local_paths(name, &paths)?
+        let files = expand_paths(name, &paths)?
             .into_iter()
             .map(|path| {
-                let size = std::fs::metadata(&path)
-                    .map_err(|e| DataFusionError::Plan(format!("cannot read '{path}': {e}")))?
-                    .len();
+                let size = file_size(&path)?;
                 Ok(TextFile { path, size })
             })
             .collect::<Result<Vec<_>>>()?;
