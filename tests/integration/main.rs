@@ -24,6 +24,7 @@ mod netcdf;
 mod netcdf_fallback;
 mod netcdf_fixtures;
 mod netcdf_write;
+mod object_store;
 mod odbc;
 mod pgbench;
 mod server;
