@@ -5,15 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use std::sync::Arc;
-
 use datafusion::arrow::array::{RecordBatch, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::plan_err;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::LogicalPlan;
 use datafusion::logical_expr::dml::CopyTo;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, col, lit};
 use datafusion::prelude::SessionContext;
 
 use crate::datasource::netcdf::write as netcdf_write;
@@ -28,10 +25,16 @@ pub(crate) async fn execute_copy_atomically(
         // that only become visible when complete.
         return run(ctx, copy).await;
     };
+    // On a cluster the executors write it: a relative path would resolve in each one's
+    // working directory, not the client's.
+    let target = std::path::absolute(&target).map_err(|e| {
+        DataFusionError::Execution(format!("COPY target '{}': {e}", target.display()))
+    })?;
+    let directory = copy.output_url.ends_with('/');
     let temp = TempOutput::beside(&target);
     let mut staged = copy;
     staged.output_url = temp.path.to_string_lossy().into_owned();
-    if target.to_string_lossy().ends_with('/') {
+    if directory {
         staged.output_url.push('/');
     }
     let result = run(ctx, staged).await?;
@@ -40,30 +43,48 @@ pub(crate) async fn execute_copy_atomically(
 }
 
 async fn run(ctx: &SessionContext, copy: CopyTo) -> Result<DataFrame> {
-    if netcdf_write::writes_netcdf(&copy) {
+    let rows = if netcdf_write::writes_netcdf(&copy) {
         let Some(path) = local_path(&copy.output_url) else {
             return plan_err!(
                 "COPY to NetCDF writes local files only, not '{}'",
                 copy.output_url
             );
         };
-        let rows = netcdf_write::write_copy(ctx, &copy, &path).await?;
-        let count = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![Field::new(
-                "count",
-                DataType::UInt64,
-                false,
-            )])),
-            vec![Arc::new(UInt64Array::from(vec![rows]))],
-        )?;
-        return ctx.read_batch(count);
+        netcdf_write::write_copy(ctx, &copy, &path).await?
+    } else {
+        let batches = ctx
+            .execute_logical_plan(LogicalPlan::Copy(copy))
+            .await?
+            .collect()
+            .await?;
+        written_rows(&batches)?
+    };
+    count_frame(ctx, rows)
+}
+
+/// The rows DataFusion's COPY reports it wrote (its one `count` column, over all batches).
+fn written_rows(batches: &[RecordBatch]) -> Result<u64> {
+    let mut rows = 0;
+    for batch in batches {
+        let Some(counts) = batch
+            .columns()
+            .first()
+            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+        else {
+            return plan_err!("COPY answered {:?}, not a row count", batch.schema());
+        };
+        rows += counts.iter().flatten().sum::<u64>();
     }
-    let batches = ctx
-        .execute_logical_plan(LogicalPlan::Copy(copy))
-        .await?
-        .collect()
-        .await?;
-    ctx.read_batches(batches)
+    Ok(rows)
+}
+
+/// COPY's answer, one row with the `count` of rows written, as a VALUES plan: a plan a
+/// cluster can run too (an in-memory table of the client's could not be sent).
+fn count_frame(ctx: &SessionContext, rows: u64) -> Result<DataFrame> {
+    let plan = LogicalPlanBuilder::values(vec![vec![lit(rows)]])?
+        .project(vec![col("column1").alias("count")])?
+        .build()?;
+    Ok(DataFrame::new(ctx.state(), plan))
 }
 
 /// The local filesystem path of a COPY target, or `None` for an object store URL.

@@ -84,8 +84,8 @@ impl ClusterScheduler {
         self.address
     }
 
-    /// How many executors are registered.
-    pub async fn executors(&self) -> Result<usize> {
+    /// The ids of the registered executors (a restarted executor registers under a new id).
+    pub async fn executor_ids(&self) -> Result<Vec<String>> {
         let executors = self
             .server
             .state
@@ -93,22 +93,58 @@ impl ClusterScheduler {
             .get_executors_state()
             .await
             .map_err(ballista_error)?;
-        Ok(executors.len())
+        Ok(executors
+            .into_iter()
+            .map(|(metadata, _, _)| metadata.id)
+            .collect())
+    }
+
+    /// How many executors are registered.
+    pub async fn executors(&self) -> Result<usize> {
+        Ok(self.executor_ids().await?.len())
     }
 
     /// Waits until at least `count` executors are registered, up to `timeout`.
     pub async fn wait_for_executors(&self, count: usize, timeout: Duration) -> Result<()> {
+        self.wait_for(timeout, &format!("{count} executors"), |ids| {
+            (ids.len() >= count).then_some(())
+        })
+        .await
+    }
+
+    /// Waits until an executor whose id is not in `known` registers, up to `timeout`, and
+    /// returns its id: how a restarted executor is seen to have rejoined.
+    pub async fn wait_for_new_executor(
+        &self,
+        known: &[String],
+        timeout: Duration,
+    ) -> Result<String> {
+        self.wait_for(timeout, "a new executor", |ids| {
+            ids.iter().find(|id| !known.contains(id)).cloned()
+        })
+        .await
+    }
+
+    /// Polls the registered executors' ids until `ready` gives an answer, up to `timeout`;
+    /// the error names `what` was awaited and how many were registered.
+    async fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        ready: impl Fn(&[String]) -> Option<T>,
+    ) -> Result<T> {
         let deadline = Instant::now() + timeout;
         loop {
-            let registered = self.executors().await?;
-            if registered >= count {
-                return Ok(());
+            let ids = self.executor_ids().await?;
+            if let Some(answer) = ready(&ids) {
+                return Ok(answer);
             }
             if Instant::now() >= deadline {
                 return Err(DataFusionError::Execution(format!(
-                    "{registered} of {count} executors registered with the scheduler at {} \
-                     within {timeout:?}",
-                    self.address
+                    "{what} did not register with the scheduler at {} within {timeout:?} \
+                     ({} registered)",
+                    self.address,
+                    ids.len()
                 )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

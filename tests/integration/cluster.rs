@@ -1,7 +1,7 @@
 //! quiver on a Ballista cluster (feature `cluster`): a scheduler and two executors in this
 //! process on free loopback ports, the course climate queries and word count compared with
-//! the local engine, scans read once (no partition read twice), and a plan the cluster
-//! cannot run refused with its name.
+//! the local engine, scans read once (no partition read twice), a plan the cluster cannot
+//! run refused with its name, and executors killed mid-query or restarted.
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -286,16 +286,7 @@ async fn a_killed_executor_neither_hangs_nor_corrupts_a_query() {
         .unwrap();
     let address = scheduler.address().to_string();
     let mut executors: Vec<tokio::process::Child> = (0..2)
-        .map(|_| {
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_quiver"))
-                .args(["cluster", "executor", "--scheduler", &address])
-                .args(["--bind", &format!("127.0.0.1:{}", free_port())])
-                .args(["--grpc-port", &free_port().to_string(), "--slots", "1"])
-                .stderr(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| executor_process(&address, free_port(), free_port()))
         .collect();
     scheduler
         .wait_for_executors(2, Duration::from_secs(60))
@@ -336,4 +327,129 @@ async fn a_killed_executor_neither_hangs_nor_corrupts_a_query() {
     // The scheduler still serves, on the executor left.
     let after = collect(&cluster, "SELECT count(*) FROM (VALUES (1), (2)) t(x)").await;
     assert_eq!(rows(&after), [["2"]]);
+}
+
+/// `quiver cluster executor` as a child process on the given ports, with one slot.
+fn executor_process(scheduler: &str, bind: u16, grpc: u16) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["cluster", "executor", "--scheduler", scheduler])
+        .args(["--bind", &format!("127.0.0.1:{bind}")])
+        .args(["--grpc-port", &grpc.to_string(), "--slots", "1"])
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// An executor killed and started again on its old ports registers anew (under a new id)
+/// and runs the next queries; the scheduler served throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_executor_rejoins() {
+    let Some(data) = crate::netcdf::course_data() else {
+        return;
+    };
+    let scheduler = ClusterScheduler::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let address = scheduler.address().to_string();
+    let (bind, grpc) = (free_port(), free_port());
+    let mut first = executor_process(&address, bind, grpc);
+    scheduler
+        .wait_for_executors(1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let before = scheduler.executor_ids().await.unwrap();
+    let local = Engine::new().unwrap();
+    let cluster = Engine::builder().cluster(address.clone()).build().unwrap();
+    let sql = format!(
+        "SELECT count(*), sum(length(line)) FROM read_lines('{}/books/pg1*.txt')",
+        data.display()
+    );
+    assert_same(&local, &cluster, &sql).await;
+
+    first.kill().await.unwrap();
+    let _second = executor_process(&address, bind, grpc);
+    let rejoined = scheduler
+        .wait_for_new_executor(&before, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(!before.contains(&rejoined));
+    assert_same(&local, &cluster, &sql).await;
+    let climate = format!(
+        "SELECT date_part('month', time) AS m, avg(tas) FROM '{}/tas1840.nc' GROUP BY 1 ORDER BY 1",
+        data.display()
+    );
+    assert_same(&local, &cluster, &climate).await;
+}
+
+/// COPY on the cluster: the executors write the file (atomically, through a temporary
+/// path), the statement answers its row count, and the file reads back as the local query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn copy_to_runs_on_the_cluster() {
+    let Some(data) = crate::netcdf::course_data() else {
+        return;
+    };
+    let scheduler = start_cluster(2).await;
+    let local = Engine::new().unwrap();
+    let cluster = Engine::builder()
+        .cluster(scheduler.address().to_string())
+        .build()
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("north.parquet");
+    let north = format!(
+        "SELECT time, lat, lon, tas FROM '{}/tas1840.nc' WHERE lat > 80",
+        data.display()
+    );
+    let count = collect(
+        &cluster,
+        &format!("COPY ({north}) TO '{}'", target.display()),
+    )
+    .await;
+    let expected = collect(&local, &format!("SELECT count(*) FROM ({north})")).await;
+    assert_eq!(rows(&count), rows(&expected));
+    let summary =
+        |from: &str| format!("SELECT count(*), sum(tas), min(time), max(lat) FROM {from}");
+    assert_eq!(
+        rows(&collect(&local, &summary(&format!("'{}'", target.display()))).await),
+        rows(&collect(&local, &summary(&format!("({north})"))).await)
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, ["north.parquet"]);
+}
+
+/// Executors open object stores themselves: NetCDF and CSV files served over HTTP by nginx,
+/// read by range requests on the cluster, give the local files' answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn executors_read_files_over_http() {
+    let Some(data) = crate::netcdf::course_data() else {
+        return;
+    };
+    if !crate::clients::runs("nginx", &["-v"], "apt-get install nginx-light") {
+        return;
+    }
+    let dir = crate::object_store::served(&[
+        ("tas1840.nc", data.join("tas1840.nc")),
+        ("results.csv", data.join("results.csv")),
+    ]);
+    let server = crate::object_store::nginx(dir.path(), &dir.path().join("www"));
+    let scheduler = start_cluster(2).await;
+    let local = Engine::new().unwrap();
+    let cluster = Engine::builder()
+        .target_partitions(4)
+        .cluster(scheduler.address().to_string())
+        .build()
+        .unwrap();
+    let base = format!("http://{}", server.addr);
+    for sql in [
+        "SELECT date_part('month', time) AS m, count(*), avg(tas) FROM '{}/tas1840.nc' GROUP BY 1 ORDER BY 1",
+        "SELECT count(*), sum(word1), max(\"Book\") FROM '{}/results.csv'",
+    ] {
+        let expected = collect(&local, &sql.replace("{}", &data.display().to_string())).await;
+        let got = collect(&cluster, &sql.replace("{}", &base)).await;
+        assert_eq!(rows(&got), rows(&expected), "{sql}");
+    }
 }

@@ -18,9 +18,9 @@ use crate::netcdf::{course_data, query, query_err};
 use crate::netcdf_fixtures::fixture;
 
 /// A child process (a server) killed when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Drop for Server {
@@ -62,7 +62,7 @@ fn serve(mut command: Command, addr: SocketAddr) -> Server {
 
 /// nginx serving `root` on a free loopback port, logging each request's method, path,
 /// status, body bytes sent and `Range` header to `dir/access.log`.
-fn nginx(dir: &Path, root: &Path) -> Server {
+pub(crate) fn nginx(dir: &Path, root: &Path) -> Server {
     let port = free_port();
     let conf = format!(
         "{user}worker_processes 1;\nerror_log {dir}/error.log;\npid {dir}/nginx.pid;\n\
@@ -131,7 +131,7 @@ fn text(batches: &[quiver::datafusion::arrow::array::RecordBatch]) -> String {
 }
 
 /// A folder for nginx to serve, with links to `files` (name, path).
-fn served(files: &[(&str, PathBuf)]) -> tempfile::TempDir {
+pub(crate) fn served(files: &[(&str, PathBuf)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("www")).unwrap();
     for (name, path) in files {
