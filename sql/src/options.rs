@@ -26,6 +26,10 @@ extensions_options! {
         /// In `quiver.gpu = 'auto'`, the fewest values (elements times value inputs) a dense
         /// aggregation must read to run on the GPU.
         pub gpu_min_values: usize, default = 16_777_216
+        /// Bytes of GPU memory that value columns a GPU dense aggregation read may keep
+        /// occupying for later queries over the same files (least recently used dropped
+        /// first; 0 keeps none).
+        pub gpu_cache_bytes: usize, default = 1 << 30
     }
 }
 

@@ -29,18 +29,27 @@ use crate::datasource::array::ReadBlock;
 use crate::executor::{self, CancelToken};
 use crate::placement::Device;
 
+/// Where a dense aggregation reduces its blocks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Placement {
+    pub device: Device,
+    /// On the GPU, how many bytes of read columns may stay there for later queries
+    /// (`quiver.gpu_cache_bytes`).
+    pub resident_bytes: u64,
+}
+
 /// A dense aggregation over array variables (replaces an aggregate and its scan).
 #[derive(Debug)]
 pub struct DenseAggregateExec {
     spec: Arc<DenseSpec>,
     threads: usize,
-    device: Device,
+    placement: Placement,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
 
 impl DenseAggregateExec {
-    pub(crate) fn try_new(spec: DenseSpec, threads: usize, device: Device) -> Result<Self> {
+    pub(crate) fn try_new(spec: DenseSpec, threads: usize, placement: Placement) -> Result<Self> {
         let schema = Arc::clone(&spec.output_schema);
         let ordering = output_ordering(&spec)?;
         let equivalences = match ordering.is_empty() {
@@ -56,7 +65,7 @@ impl DenseAggregateExec {
         Ok(Self {
             spec: Arc::new(spec),
             threads: threads.max(1),
-            device,
+            placement,
             properties,
             metrics: ExecutionPlanMetricsSet::new(),
         })
@@ -83,7 +92,7 @@ impl DisplayAs for DenseAggregateExec {
             spec.ngroups,
             spec.grid.file_count(),
             ranges.join(", "),
-            self.device
+            self.placement.device
         )?;
         if !spec.value_filter.is_empty() {
             let filters: Vec<String> = spec.value_filter.iter().map(|e| e.to_string()).collect();
@@ -122,11 +131,13 @@ impl ExecutionPlan for DenseAggregateExec {
             values_read: MetricBuilder::new(&self.metrics).counter("values_read", partition),
             blocks: MetricBuilder::new(&self.metrics).counter("blocks", partition),
             gpu_fallbacks: MetricBuilder::new(&self.metrics).counter("gpu_fallbacks", partition),
+            gpu_resident_blocks: MetricBuilder::new(&self.metrics)
+                .counter("gpu_resident_blocks", partition),
         };
-        let device = self.device;
+        let placement = self.placement;
         let work = executor::run(self.threads, move |token| {
             let timer = baseline.elapsed_compute().timer();
-            let batch = aggregate(&spec, device, token, &counters)?;
+            let batch = aggregate(&spec, placement, token, &counters)?;
             timer.done();
             baseline.record_output(batch.num_rows());
             Ok(batch)
@@ -153,12 +164,14 @@ struct Counters {
     values_read: Count,
     blocks: Count,
     gpu_fallbacks: Count,
+    /// Blocks reduced from columns already on the GPU, without reading the files.
+    gpu_resident_blocks: Count,
 }
 
 /// Runs the whole aggregation and builds the output batch.
 fn aggregate(
     spec: &DenseSpec,
-    device: Device,
+    placement: Placement,
     token: &CancelToken,
     counters: &Counters,
 ) -> Result<RecordBatch> {
@@ -173,7 +186,7 @@ fn aggregate(
         token.check()?;
         let spare_one = lock().pop();
         let mut partial = spare_one.unwrap_or_else(|| Partial::new(&needs, spec.ngroups));
-        let read = run_task(spec, task, &needs, device, counters, &mut partial);
+        let read = run_task(spec, task, &needs, placement, counters, &mut partial);
         lock().push(partial);
         counters.values_read.add(read?);
         counters.blocks.add(1);
@@ -193,7 +206,7 @@ fn run_task(
     spec: &DenseSpec,
     task: &ReadBlock,
     needs: &[Needs],
-    device: Device,
+    placement: Placement,
     counters: &Counters,
     partial: &mut Partial,
 ) -> Result<usize> {
@@ -213,6 +226,28 @@ fn run_task(
         len.push((e - s) as usize);
     }
     let elements: usize = len.iter().product();
+    let inner: u64 = spec.ranges[1..].iter().map(|(a, b)| b - a).product();
+    let block = Block {
+        spec,
+        start,
+        len,
+        position: (task.start - spec.ranges[0].0) * inner,
+    };
+    let on_device = (placement.device == Device::Gpu)
+        .then(|| DeviceBlock::new(spec, path, &local, placement.resident_bytes));
+    if let Some(device) = &on_device {
+        match device.reduce_resident(&block, partial) {
+            Ok(true) => {
+                counters.gpu_resident_blocks.add(1);
+                return Ok(elements);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                log::warn!("GPU reduction failed, reading the block for the CPU: {e}");
+                counters.gpu_fallbacks.add(1);
+            }
+        }
+    }
     let columns = spec
         .vars
         .iter()
@@ -250,17 +285,10 @@ fn run_task(
             k
         }
     });
-    let inner: u64 = spec.ranges[1..].iter().map(|(a, b)| b - a).product();
-    let block = Block {
-        spec,
-        start,
-        len,
-        position: (task.start - spec.ranges[0].0) * inner,
-    };
     block.count_rows(keep.as_ref(), &mut partial.rows);
     for (i, input) in spec.inputs.iter().enumerate() {
-        if device == Device::Gpu {
-            match gpu_accumulate(&block, &batch, input, keep.as_ref(), &mut partial.inputs[i]) {
+        if let Some(device) = &on_device {
+            match device.accumulate(&block, &batch, input, keep.as_ref(), &mut partial.inputs[i]) {
                 Ok(()) => continue,
                 Err(e) => {
                     log::warn!("GPU reduction failed, reducing the block on the CPU: {e}");
@@ -275,18 +303,32 @@ fn run_task(
 }
 
 #[cfg(feature = "gpu")]
-use super::gpu::accumulate as gpu_accumulate;
+use super::gpu::DeviceBlock;
 
-/// Without the `gpu` feature nothing is placed on the GPU; this is never reached.
+/// Without the `gpu` feature nothing is placed on the GPU; this is never made.
 #[cfg(not(feature = "gpu"))]
-fn gpu_accumulate(
-    _: &Block,
-    _: &RecordBatch,
-    _: &Arc<dyn datafusion::physical_expr::PhysicalExpr>,
-    _: Option<&BooleanArray>,
-    _: &mut super::kernel::Stats,
-) -> Result<()> {
-    exec_err!("quiver was built without the `gpu` feature")
+struct DeviceBlock;
+
+#[cfg(not(feature = "gpu"))]
+impl DeviceBlock {
+    fn new(_: &DenseSpec, _: &str, _: &[(u64, u64)], _: u64) -> Self {
+        Self
+    }
+
+    fn reduce_resident(&self, _: &Block, _: &mut Partial) -> Result<bool> {
+        Ok(false)
+    }
+
+    fn accumulate(
+        &self,
+        _: &Block,
+        _: &RecordBatch,
+        _: &Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+        _: Option<&BooleanArray>,
+        _: &mut super::kernel::Stats,
+    ) -> Result<()> {
+        exec_err!("quiver was built without the `gpu` feature")
+    }
 }
 
 /// The output batch: one row per group that has rows (always one without keys).

@@ -2,8 +2,9 @@
 //! NULL elements skipped) and the f32 columns an aggregate's value reads go to the
 //! grouped-reduction kernel, which computes the value from them (kernel 2, a translated
 //! expression) and reduces it; the per-segment results merge into the block's statistics.
-//! An error leaves the statistics untouched, so the caller can reduce the block on the CPU
-//! instead.
+//! The columns stay on the device afterwards ([`resident`]), so a later query over the same
+//! block reduces it without reading the files or copying the values again. An error leaves
+//! the statistics untouched, so the caller can reduce the block on the CPU instead.
 
 use std::sync::Arc;
 
@@ -12,44 +13,154 @@ use datafusion::arrow::buffer::NullBuffer;
 use datafusion::common::{DataFusionError, Result, exec_err};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::kernel::{Block, Stats};
-use crate::gpu::device::gpu;
-use crate::gpu::kernels::{expression, grouped_reduce};
+use super::kernel::{Block, GroupStats, Partial, Stats};
+use super::spec::DenseSpec;
+use crate::gpu::buffer::upload;
+use crate::gpu::device::{Gpu, gpu};
+use crate::gpu::kernels::expression::{Translated, translate};
+use crate::gpu::kernels::grouped_reduce::reduce_on_device;
+use crate::gpu::resident::{self, ColumnKey, ResidentColumn};
 
-/// Adds the values of `input` over `batch` (one row per element of `block`, those `keep`
-/// allows) to `stats` on the GPU.
-pub(crate) fn accumulate(
-    block: &Block,
-    batch: &RecordBatch,
-    input: &Arc<dyn PhysicalExpr>,
-    keep: Option<&BooleanArray>,
-    stats: &mut Stats,
-) -> Result<()> {
-    let Some(value) = expression::translate(input, batch.schema_ref()) else {
-        return exec_err!("the GPU cannot compute {input}");
-    };
-    let gpu =
-        gpu().map_err(|reason| DataFusionError::Execution(format!("no GPU adapter: {reason}")))?;
-    // An element is NULL where a column it reads is.
-    let mut columns = Vec::with_capacity(value.columns.len());
-    let mut nulls: Option<NullBuffer> = None;
-    for &k in &value.columns {
-        let column = batch.column(k);
-        let Some(floats) = column.as_any().downcast_ref::<Float32Array>() else {
-            return exec_err!(
-                "GPU reduction needs f32 columns, not {}",
-                column.data_type()
-            );
+/// One block of a GPU dense aggregation: where its value columns are kept on the device.
+pub(crate) struct DeviceBlock {
+    /// Per value column (in `value_schema` order), its key in the resident cache; `None`
+    /// where nothing is kept (an object store, or a limit of 0).
+    keys: Vec<Option<ColumnKey>>,
+    limit: u64,
+}
+
+impl DeviceBlock {
+    /// The block of file `path` over `ranges` (local to the file), keeping up to `limit`
+    /// bytes of columns resident.
+    pub(crate) fn new(spec: &DenseSpec, path: &str, ranges: &[(u64, u64)], limit: u64) -> Self {
+        let keys = spec
+            .vars
+            .iter()
+            .map(|&v| match limit {
+                0 => None,
+                _ => ColumnKey::new(path, spec.grid.read_identity(v), ranges),
+            })
+            .collect();
+        Self { keys, limit }
+    }
+
+    /// Reduces the whole block from columns already on the device, when every column is
+    /// there and no value filter needs the values on the host: `Ok(true)` when `partial`
+    /// holds the block, `Ok(false)` (nothing changed) when the block must be read.
+    pub(crate) fn reduce_resident(&self, block: &Block, partial: &mut Partial) -> Result<bool> {
+        let spec = block.spec;
+        if !spec.value_filter.is_empty() {
+            return Ok(false);
+        }
+        let columns: Option<Vec<Arc<ResidentColumn>>> = self
+            .keys
+            .iter()
+            .map(|k| k.as_ref().and_then(resident::get))
+            .collect();
+        let Some(columns) = columns else {
+            return Ok(false);
         };
-        let values: &[f32] = floats.values();
-        columns.push(values);
-        nulls = NullBuffer::union(nulls.as_ref(), column.logical_nulls().as_ref());
+        let gpu = adapter()?;
+        // Every input first, so that a failure leaves `partial` as it was.
+        let mut reduced = Vec::with_capacity(spec.inputs.len());
+        for input in &spec.inputs {
+            let value = translated(input, spec)?;
+            let used: Vec<&Arc<ResidentColumn>> =
+                value.columns.iter().map(|&k| &columns[k]).collect();
+            reduced.push(reduce(gpu, block, &value, &used, None, spec.ngroups)?);
+        }
+        block.count_rows(None, &mut partial.rows);
+        for (parts, stats) in reduced.iter().zip(&mut partial.inputs) {
+            for (g, part) in parts {
+                stats.add(*g, part);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Adds the values of `input` over `batch` (the block read, one row per element, those
+    /// `keep` allows) to `stats` on the GPU, leaving the columns it reads on the device.
+    pub(crate) fn accumulate(
+        &self,
+        block: &Block,
+        batch: &RecordBatch,
+        input: &Arc<dyn PhysicalExpr>,
+        keep: Option<&BooleanArray>,
+        stats: &mut Stats,
+    ) -> Result<()> {
+        let value = translated(input, block.spec)?;
+        let gpu = adapter()?;
+        let mut columns = Vec::with_capacity(value.columns.len());
+        for &k in &value.columns {
+            let column = batch.column(k);
+            let Some(floats) = column.as_any().downcast_ref::<Float32Array>() else {
+                return exec_err!(
+                    "GPU reduction needs f32 columns, not {}",
+                    column.data_type()
+                );
+            };
+            columns.push(self.to_device(gpu, k, floats));
+        }
+        let used: Vec<&Arc<ResidentColumn>> = columns.iter().collect();
+        for (g, part) in reduce(gpu, block, &value, &used, keep, stats.count.len())? {
+            stats.add(g, &part);
+        }
+        Ok(())
+    }
+
+    /// Value column `k` on the device: the resident copy, or uploaded now (and kept when it
+    /// has a key).
+    fn to_device(&self, gpu: &Gpu, k: usize, floats: &Float32Array) -> Arc<ResidentColumn> {
+        let key = self.keys[k].as_ref();
+        if let Some(column) = key.and_then(resident::get) {
+            return column;
+        }
+        let column = ResidentColumn {
+            buffer: upload(gpu, "values", floats.values()),
+            len: floats.len(),
+            nulls: floats.logical_nulls(),
+        };
+        match key {
+            Some(key) => resident::insert(key.clone(), column, self.limit),
+            None => Arc::new(column),
+        }
+    }
+}
+
+fn adapter() -> Result<&'static Gpu> {
+    gpu().map_err(|reason| DataFusionError::Execution(format!("no GPU adapter: {reason}")))
+}
+
+fn translated(input: &Arc<dyn PhysicalExpr>, spec: &DenseSpec) -> Result<Translated> {
+    match translate(input, &spec.value_schema) {
+        Some(value) => Ok(value),
+        None => exec_err!("the GPU cannot compute {input}"),
+    }
+}
+
+/// The per-segment statistics of `value` over the block's elements, from `columns` (the
+/// ones it reads, on the device): an element counts where `keep` allows it and no column
+/// it reads is NULL.
+fn reduce(
+    gpu: &'static Gpu,
+    block: &Block,
+    value: &Translated,
+    columns: &[&Arc<ResidentColumn>],
+    keep: Option<&BooleanArray>,
+    ngroups: usize,
+) -> Result<Vec<(usize, GroupStats)>> {
+    let mut nulls: Option<NullBuffer> = None;
+    for column in columns {
+        nulls = NullBuffer::union(nulls.as_ref(), column.nulls.as_ref());
     }
     let codes = block.element_groups(keep, nulls.as_ref());
-    let parts =
-        grouped_reduce::reduce_values(gpu, &columns, &value.wgsl, &codes, stats.count.len())?;
-    for (g, part) in &parts {
-        stats.add(*g, part);
+    if let Some(column) = columns.iter().find(|c| c.len != codes.len()) {
+        return exec_err!(
+            "a device column of {} values for a block of {}",
+            column.len,
+            codes.len()
+        );
     }
-    Ok(())
+    let buffers: Vec<&wgpu::Buffer> = columns.iter().map(|c| &c.buffer).collect();
+    reduce_on_device(gpu, &buffers, &value.wgsl, &codes, ngroups)
 }

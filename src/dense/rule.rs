@@ -17,7 +17,7 @@ use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use quiver_sql::QuiverSqlOptions;
 
-use super::exec::DenseAggregateExec;
+use super::exec::{DenseAggregateExec, Placement};
 use super::order::drop_satisfied_sort;
 use super::source::{passes_rows_through, trace};
 use super::spec::DenseSpec;
@@ -98,9 +98,12 @@ fn dense_form(
         Ok(Some(spec)) => spec,
         Ok(None) | Err(_) => return Ok(None),
     };
-    let device = place(&spec, options)?;
+    let placement = Placement {
+        device: place(&spec, options)?,
+        resident_bytes: options.map_or(0, |o| o.gpu_cache_bytes as u64),
+    };
     let dense: Arc<dyn ExecutionPlan> =
-        Arc::new(DenseAggregateExec::try_new(spec, threads, device)?);
+        Arc::new(DenseAggregateExec::try_new(spec, threads, placement)?);
     let partitioning = node.output_partitioning().clone();
     Ok(Some(match partitioning {
         p if p.partition_count() <= 1 => dense,

@@ -31,6 +31,23 @@ pub(crate) fn upload<T: Pod>(gpu: &Gpu, label: &str, data: &[T]) -> Buffer {
         })
 }
 
+/// A storage buffer holding the first `bytes` of each of `parts`, one after another,
+/// copied on the device.
+pub(crate) fn pack(gpu: &Gpu, label: &str, parts: &[&Buffer], bytes: u64) -> Buffer {
+    let packed = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: (bytes * parts.len() as u64).max(4).next_multiple_of(4),
+        usage: BufferUsages::STORAGE | BufferUsages::COPY_DST | BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    for (i, part) in parts.iter().enumerate() {
+        encoder.copy_buffer_to_buffer(part, 0, &packed, i as u64 * bytes, bytes);
+    }
+    gpu.queue.submit([encoder.finish()]);
+    packed
+}
+
 /// A uniform buffer holding `data`.
 pub(crate) fn uniform<T: Pod>(gpu: &Gpu, label: &str, data: &T) -> Buffer {
     gpu.device

@@ -107,11 +107,17 @@ pub(crate) async fn run(shell: &mut Shell, line: &str) -> Result<Flow> {
     Ok(Flow::Continue)
 }
 
-/// What `.gpu` and `quiver --gpu-info` print: the adapter's description, or
-/// `no GPU adapter found: <reason>` as the error.
+/// What `.gpu` and `quiver --gpu-info` print: the adapter's description and the columns
+/// kept on it for later queries, or `no GPU adapter found: <reason>` as the error.
 pub fn gpu_report() -> std::result::Result<String, String> {
     #[cfg(feature = "gpu")]
-    let info = crate::gpu::info();
+    let info = crate::gpu::info().map(|i| {
+        let (columns, bytes) = crate::gpu::resident::usage();
+        format!(
+            "{i}\nresident columns: {columns} ({:.1} MiB)",
+            bytes as f64 / 1048576.0
+        )
+    });
     #[cfg(not(feature = "gpu"))]
     let info: std::result::Result<String, String> =
         Err("quiver was built without the `gpu` feature".to_string());

@@ -256,3 +256,91 @@ fn bad_gpu_setting_is_refused() {
         "{stderr}"
     );
 }
+
+/// A metric of the dense aggregation in `EXPLAIN ANALYZE` text.
+fn metric(analyzed: &str, name: &str) -> u64 {
+    let at = [format!("[{name}="), format!(", {name}=")]
+        .iter()
+        .find_map(|pattern| analyzed.find(pattern.as_str()).map(|i| i + pattern.len()))
+        .unwrap_or_else(|| panic!("no metric {name} in\n{analyzed}"));
+    let digits: String = analyzed[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().unwrap()
+}
+
+async fn analyze(engine: &quiver::Engine, sql: &str) -> String {
+    let batches = engine
+        .sql(&format!("EXPLAIN ANALYZE {sql}"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    quiver::datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string()
+}
+
+/// The columns a GPU aggregation read stay on the device: the same query again reduces
+/// every block from them (no file read, no copy), a query with a value filter reads the
+/// file (the filter runs on the host), a changed file is read again, and
+/// `quiver.gpu_cache_bytes = 0` keeps nothing. Each answer is the CPU's.
+#[tokio::test]
+async fn columns_stay_on_the_gpu_until_the_file_changes() {
+    if !adapter() {
+        return;
+    }
+    let Some(data) = crate::netcdf::course_data() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tas.nc");
+    std::fs::copy(data.join("tas1840.nc"), &file).unwrap();
+    let from = format!("'{}'", file.display());
+    let sql = format!(
+        "SELECT date_part('month', time) AS m, avg(tas) AS a, max(tas) AS hi, stddev(tas) AS sd \
+         FROM {from} GROUP BY 1 ORDER BY 1"
+    );
+    let engine = quiver::Engine::builder()
+        .option("quiver.gpu", "on")
+        .build()
+        .unwrap();
+    let first = analyze(&engine, &sql).await;
+    assert_eq!(metric(&first, "gpu_resident_blocks"), 0, "{first}");
+    let blocks = metric(&first, "blocks");
+    assert!(blocks > 0, "{first}");
+    let again = analyze(&engine, &sql).await;
+    assert_eq!(metric(&again, "gpu_resident_blocks"), blocks, "{again}");
+    assert_eq!(metric(&again, "gpu_fallbacks"), 0, "{again}");
+    gpu_agrees(&sql, 2).await;
+
+    let filtered = format!(
+        "SELECT date_part('month', time) AS m, avg(tas) AS a FROM {from} WHERE tas > 280 \
+         GROUP BY 1 ORDER BY 1"
+    );
+    let analyzed = analyze(&engine, &filtered).await;
+    assert_eq!(metric(&analyzed, "gpu_resident_blocks"), 0, "{analyzed}");
+    gpu_agrees(&filtered, 2).await;
+
+    // Another year's values in the same file: read again, and the new answer.
+    std::fs::copy(data.join("tas1841.nc"), &file).unwrap();
+    let changed = analyze(&engine, &sql).await;
+    assert_eq!(metric(&changed, "gpu_resident_blocks"), 0, "{changed}");
+    gpu_agrees(&sql, 2).await;
+
+    let file = dir.path().join("uncached.nc");
+    std::fs::copy(data.join("tas1842.nc"), &file).unwrap();
+    let sql = sql.replace(&from, &format!("'{}'", file.display()));
+    let uncached = quiver::Engine::builder()
+        .option("quiver.gpu", "on")
+        .option("quiver.gpu_cache_bytes", "0")
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let analyzed = analyze(&uncached, &sql).await;
+        assert_eq!(metric(&analyzed, "gpu_resident_blocks"), 0, "{analyzed}");
+        assert_eq!(metric(&analyzed, "gpu_fallbacks"), 0, "{analyzed}");
+    }
+}

@@ -37,6 +37,11 @@ pub(crate) trait Grid: Debug + Send + Sync {
     /// Value column `column` of file `file` over `ranges` (one `[start, end)` per
     /// dimension, local to the file), decoded as the table's scan decodes it.
     fn read_values(&self, file: usize, column: usize, ranges: &[(u64, u64)]) -> Result<ArrayRef>;
+    /// What [`read_values`](Self::read_values) of `column` reads and how it decodes it, the
+    /// same text for every table that reads the same values (the GPU's resident columns
+    /// are keyed by it, with the file and the index box).
+    #[cfg(feature = "gpu")]
+    fn read_identity(&self, column: usize) -> String;
 }
 
 /// What an array scan reads: its table as a grid, the columns it produces (indices into the

@@ -764,6 +764,14 @@ impl Grid for Hdf5Layout {
     fn read_values(&self, file: usize, column: usize, ranges: &[(u64, u64)]) -> Result<ArrayRef> {
         self.read_column(file, column, ranges)
     }
+
+    #[cfg(feature = "gpu")]
+    fn read_identity(&self, column: usize) -> String {
+        format!(
+            "hdf5 {} {:?} {:?}",
+            self.dataset_path, self.columns[column].kind, self.options
+        )
+    }
 }
 
 /// The names of the dimension scales attached to each dimension of `dataset`, as

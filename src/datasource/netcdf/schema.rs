@@ -594,4 +594,10 @@ impl Grid for ArrayLayout {
     fn read_values(&self, file: usize, column: usize, ranges: &[(u64, u64)]) -> Result<ArrayRef> {
         self.read_var(file, column, ranges)
     }
+
+    #[cfg(feature = "gpu")]
+    fn read_identity(&self, column: usize) -> String {
+        let var = &self.vars[column];
+        format!("netcdf {} {:?}", var.path, var.decode)
+    }
 }

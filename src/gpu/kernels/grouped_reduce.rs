@@ -30,10 +30,10 @@
 
 use bytemuck::{Pod, Zeroable};
 use datafusion::common::{Result, exec_err};
-use wgpu::ComputePipeline;
+use wgpu::{Buffer, ComputePipeline};
 
 use crate::dense::kernel::GroupStats;
-use crate::gpu::buffer::{read, scoped, uniform, upload, zeroed};
+use crate::gpu::buffer::{pack, read, scoped, uniform, upload, zeroed};
 use crate::gpu::device::Gpu;
 use crate::gpu::kernels::expression::PLAIN;
 use crate::gpu::kernels::{Real, bind, pipeline};
@@ -98,15 +98,18 @@ pub(crate) fn reduce(
     codes: &[u32],
     ngroups: usize,
 ) -> Result<Vec<(usize, GroupStats)>> {
-    reduce_values(gpu, &[values], PLAIN, codes, ngroups)
+    let values = upload(gpu, "values", values);
+    reduce_on_device(gpu, &[&values], PLAIN, codes, ngroups)
 }
 
 /// [`reduce`] of the values `value` (WGSL from
-/// [`translate`](crate::gpu::kernels::expression::translate)) computes from
-/// `columns` (one f32 per element each) on the device.
-pub(crate) fn reduce_values(
+/// [`translate`](crate::gpu::kernels::expression::translate)) computes from `columns`,
+/// buffers on the device with `codes.len()` f32 values each (uploaded for the call, or
+/// kept there by [`resident`](crate::gpu::resident)): only the codes are uploaded; several
+/// columns are packed one after another by a copy on the device.
+pub(crate) fn reduce_on_device(
     gpu: &'static Gpu,
-    columns: &[&[f32]],
+    columns: &[&Buffer],
     value: &str,
     codes: &[u32],
     ngroups: usize,
@@ -118,10 +121,10 @@ pub(crate) fn reduce_values(
     }
 }
 
-/// [`reduce_values`], accumulating in `T`.
-pub(crate) fn reduce_in<T: Real>(
+/// [`reduce_on_device`], accumulating in `T`.
+fn reduce_in<T: Real>(
     gpu: &'static Gpu,
-    columns: &[&[f32]],
+    columns: &[&Buffer],
     value: &str,
     codes: &[u32],
     ngroups: usize,
@@ -129,40 +132,46 @@ pub(crate) fn reduce_in<T: Real>(
     if columns.is_empty() {
         return exec_err!("grouped reduce: a value must read at least one column");
     }
-    if let Some(c) = columns.iter().find(|c| c.len() != codes.len()) {
+    if codes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bytes = codes.len() as u64 * 4;
+    if let Some(c) = columns.iter().find(|c| c.size() < bytes) {
         return exec_err!(
-            "grouped reduce: {} values but {} codes",
-            c.len(),
+            "grouped reduce: a column of {} bytes for {} codes",
+            c.size(),
             codes.len()
         );
     }
-    let limit = gpu.info.max_storage_binding.min(gpu.info.max_buffer_size) / 4;
-    if ngroups as u64 > limit {
-        return exec_err!("grouped reduce: {ngroups} groups exceed the GPU's buffer limit");
+    // The packed columns, the codes and the groups' counts each fit one binding.
+    let limit = gpu.info.max_storage_binding.min(gpu.info.max_buffer_size);
+    if bytes * columns.len() as u64 > limit || ngroups as u64 * 4 > limit {
+        return exec_err!(
+            "grouped reduce: {} values of {} columns in {ngroups} groups exceed the GPU's \
+             buffer limit of {limit} bytes",
+            codes.len(),
+            columns.len()
+        );
     }
-    // Chunks whose columns fit one binding and u32 offsets.
-    let width = columns.len() as u64;
-    let chunk = (limit / width).clamp(1, 1 << 30) as usize;
-    let pipelines = &pipelines::<T>(gpu, value)?;
-    let mut out = Vec::new();
-    for (i, c) in codes.chunks(chunk).enumerate() {
-        let start = i * chunk;
-        let mut packed = Vec::with_capacity(c.len() * columns.len());
-        for column in columns {
-            packed.extend_from_slice(&column[start..start + c.len()]);
-        }
-        out.extend(scoped(gpu, || {
-            reduce_chunk::<T>(gpu, pipelines, &packed, c, ngroups)
-        })?);
-    }
-    Ok(out)
+    scoped(gpu, || {
+        let packed;
+        let columns = match columns {
+            [one] => *one,
+            many => {
+                packed = pack(gpu, "columns", many, bytes);
+                &packed
+            }
+        };
+        reduce_chunk::<T>(gpu, &pipelines::<T>(gpu, value)?, columns, codes, ngroups)
+    })
 }
 
-/// One chunk: `columns` holds the columns read, `codes.len()` values each, one after another.
+/// The reduction of `columns` (the columns read, `codes.len()` values each, one after
+/// another).
 fn reduce_chunk<T: Real>(
     gpu: &Gpu,
     p: &Pipelines,
-    columns: &[f32],
+    columns: &Buffer,
     codes: &[u32],
     ngroups: usize,
 ) -> Result<Vec<(usize, GroupStats)>> {
@@ -236,7 +245,6 @@ fn reduce_chunk<T: Real>(
         },
     );
     let offsets_buf = upload(gpu, "offsets", &offsets);
-    let columns_buf = upload(gpu, "columns", columns);
     let sorted = zeroed(gpu, "sorted", total as u64 * 4);
     let segments_buf = upload(gpu, "segments", &segments);
     let partials = zeroed(
@@ -254,7 +262,7 @@ fn reduce_chunk<T: Real>(
                 (1, &codes_buf),
                 (3, &ranks),
                 (4, &offsets_buf),
-                (5, &columns_buf),
+                (5, columns),
                 (6, &sorted),
             ],
         );
@@ -361,7 +369,8 @@ mod tests {
 
     fn on_gpu<T: Real>(g: &'static Gpu, values: &[f32], codes: &[u32], ngroups: usize) -> Stats {
         let mut s = Stats::new(Needs::REDUCTIONS, ngroups);
-        for (group, part) in reduce_in::<T>(g, &[values], PLAIN, codes, ngroups).unwrap() {
+        let values = upload(g, "values", values);
+        for (group, part) in reduce_in::<T>(g, &[&values], PLAIN, codes, ngroups).unwrap() {
             s.add(group, &part);
         }
         s
@@ -492,6 +501,59 @@ mod tests {
         let err = reduce(g, &[1.0, 2.0], &[0, 5], 2).unwrap_err().to_string();
         assert!(err.contains("code 5 outside 2 groups"), "{err}");
         let err = reduce(g, &[1.0], &[0, 0], 1).unwrap_err().to_string();
-        assert!(err.contains("1 values but 2 codes"), "{err}");
+        assert!(err.contains("a column of 4 bytes for 2 codes"), "{err}");
+    }
+
+    /// Two columns on the device, packed by a device copy, read by a value expression.
+    #[test]
+    fn columns_on_the_device_are_packed_for_an_expression() {
+        let Some(g) = gpu_or_skip() else { return };
+        let mut rng = Rng(3);
+        let n = 5000;
+        let mut value = || 280.0 + (rng.below(20_000) as f32 - 10_000.0) / 100.0;
+        let a: Vec<f32> = (0..n).map(|_| value()).collect();
+        let b: Vec<f32> = (0..n).map(|_| value()).collect();
+        let codes: Vec<u32> = (0..n as u32)
+            .map(|i| if i % 11 == 0 { SKIP } else { i % 7 })
+            .collect();
+        let (da, db) = (upload(g, "a", &a), upload(g, "b", &b));
+        let mut got = Stats::new(Needs::REDUCTIONS, 7);
+        let parts = reduce_on_device(g, &[&da, &db], "(col(0u, i) - col(1u, i))", &codes, 7);
+        for (group, part) in parts.unwrap() {
+            got.add(group, &part);
+        }
+        // The CPU twin in f64 (the shader subtracts in f64 where the adapter has it).
+        let diff: Vec<f64> = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| *x as f64 - *y as f64)
+            .collect();
+        let mut want = Stats::new(Needs::REDUCTIONS, 7);
+        for (d, c) in diff.iter().zip(&codes) {
+            if *c != SKIP {
+                want.push(Needs::REDUCTIONS, *c as usize, *d);
+            }
+        }
+        assert_eq!(got.count, want.count);
+        for k in 0..7 {
+            let scale: f64 = diff
+                .iter()
+                .zip(&codes)
+                .filter(|(_, c)| **c == k as u32)
+                .map(|(d, _)| d.abs())
+                .sum();
+            assert!(
+                (got.min[k] - want.min[k]).abs() <= 1e-5 * want.min[k].abs(),
+                "group {k}"
+            );
+            assert!(
+                (got.max[k] - want.max[k]).abs() <= 1e-5 * want.max[k].abs(),
+                "group {k}"
+            );
+            assert!(
+                (got.sum[k] - want.sum[k]).abs() <= 1e-5 * scale.max(1.0),
+                "group {k}"
+            );
+        }
     }
 }
