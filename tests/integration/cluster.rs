@@ -21,11 +21,16 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A scheduler on a free loopback port.
+async fn scheduler() -> ClusterScheduler {
+    ClusterScheduler::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
 /// A scheduler with `executors` executors of two slots each, all registered.
 async fn start_cluster(executors: usize) -> ClusterScheduler {
-    let scheduler = ClusterScheduler::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let scheduler = scheduler().await;
     for _ in 0..executors {
         let bind = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mut options = ExecutorOptions::new(scheduler.address(), bind, free_port());
@@ -281,9 +286,7 @@ async fn a_killed_executor_neither_hangs_nor_corrupts_a_query() {
     let Some(data) = crate::netcdf::course_data() else {
         return;
     };
-    let scheduler = ClusterScheduler::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let scheduler = scheduler().await;
     let address = scheduler.address().to_string();
     let mut executors: Vec<tokio::process::Child> = (0..2)
         .map(|_| executor_process(&address, free_port(), free_port()))
@@ -348,9 +351,7 @@ async fn a_restarted_executor_rejoins() {
     let Some(data) = crate::netcdf::course_data() else {
         return;
     };
-    let scheduler = ClusterScheduler::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let scheduler = scheduler().await;
     let address = scheduler.address().to_string();
     let (bind, grpc) = (free_port(), free_port());
     let mut first = executor_process(&address, bind, grpc);

@@ -55,6 +55,11 @@ pub(crate) async fn analyze_on_gpu(sql: &str) -> String {
         .option("quiver.gpu", "on")
         .build()
         .unwrap();
+    analyze(&engine, sql).await
+}
+
+/// The `EXPLAIN ANALYZE` text of `sql` on `engine`.
+async fn analyze(engine: &quiver::Engine, sql: &str) -> String {
     let batches = engine
         .sql(&format!("EXPLAIN ANALYZE {sql}"))
         .await
@@ -268,19 +273,6 @@ fn metric(analyzed: &str, name: &str) -> u64 {
         .take_while(char::is_ascii_digit)
         .collect();
     digits.parse().unwrap()
-}
-
-async fn analyze(engine: &quiver::Engine, sql: &str) -> String {
-    let batches = engine
-        .sql(&format!("EXPLAIN ANALYZE {sql}"))
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    quiver::datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-        .unwrap()
-        .to_string()
 }
 
 /// The columns a GPU aggregation read stay on the device: the same query again reduces
