@@ -61,11 +61,12 @@ fn serve(mut command: Command, addr: SocketAddr) -> Server {
 }
 
 /// nginx serving `root` on a free loopback port, logging each request's method, path,
-/// status, body bytes sent and `Range` header to `dir/access.log`.
+/// status, body bytes sent and `Range` header to `dir/access.log`. One process (no master
+/// and workers), so that killing it leaves nothing behind.
 pub(crate) fn nginx(dir: &Path, root: &Path) -> Server {
     let port = free_port();
     let conf = format!(
-        "{user}worker_processes 1;\nerror_log {dir}/error.log;\npid {dir}/nginx.pid;\n\
+        "{user}master_process off;\nerror_log {dir}/error.log;\npid {dir}/nginx.pid;\n\
          events {{ worker_connections 64; }}\n\
          http {{\n\
            log_format ranges '$request_method $uri $status $body_bytes_sent \"$http_range\"';\n\
