@@ -341,7 +341,10 @@ mod tests {
             .iter()
             .filter(|(x, y)| fit(model, x, y, p0, None, opts).params.is_some())
             .count();
-        assert!(sets.len() < 60 || cpu_fits > 0, "{model:?}: no fits to compare");
+        assert!(
+            sets.len() < 60 || cpu_fits > 0,
+            "{model:?}: no fits to compare"
+        );
         assert!(
             both * 10 >= cpu_fits * 9,
             "{model:?} {}: {both} fits on both of {cpu_fits} on the CPU",
