@@ -87,7 +87,9 @@ async fn agrees(sql: &str, k: usize) {
     }
     let analyzed = text(&on, &format!("EXPLAIN ANALYZE {sql}")).await;
     assert!(
-        analyzed.contains("GpuCurveFitExec: device=gpu") && analyzed.contains("gpu_fallbacks=0"),
+        analyzed.contains("GpuCurveFitExec: device=gpu")
+            && analyzed.contains("gpu_fallbacks=0")
+            && !analyzed.contains("gpu_fits=0"),
         "{analyzed}"
     );
 }
