@@ -192,3 +192,19 @@ async fn expression_models_stay_on_the_cpu_and_say_so() {
         text(&engine("off"), sql).await
     );
 }
+
+#[tokio::test]
+async fn auto_places_fits_on_hardware_adapters_only() {
+    if !adapter() {
+        return;
+    }
+    let hardware = quiver::gpu::info().is_ok_and(|i| i.hardware);
+    let sql = "EXPLAIN SELECT g, curve_fit('linear', x, y) FROM (SELECT value % 3 AS g, \
+               value * 1.0 AS x, value * 2.0 AS y FROM generate_series(1, 30)) GROUP BY g";
+    let plan = text(&engine("auto"), sql).await;
+    assert_eq!(
+        plan.contains("GpuCurveFitExec: device=gpu"),
+        hardware,
+        "{plan}"
+    );
+}
