@@ -202,6 +202,10 @@ pub(crate) fn quiver_state(
             Arc::new(crate::arrays::ArrayFunctionPlanner),
         ])
         .with_physical_optimizer_rule(Arc::new(crate::dense::DenseAggregateRule));
+    #[cfg(feature = "gpu")]
+    {
+        builder = builder.with_physical_optimizer_rule(Arc::new(crate::gpu_fit::GpuFitRule));
+    }
     builder
         .expr_planners()
         .get_or_insert_with(Vec::new)

@@ -29,6 +29,8 @@ pub mod error;
 pub mod executor;
 #[cfg(feature = "gpu")]
 pub mod gpu;
+#[cfg(feature = "gpu")]
+mod gpu_fit;
 mod placement;
 mod query_memory;
 mod repartition_memory;

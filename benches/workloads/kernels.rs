@@ -1,4 +1,5 @@
-//! `kernels.*` (feature `gpu`): each array table function — the GPU kernels of issue 8 —
+//! `kernels.*` (feature `gpu`): each array table function and `curve_fit` over many groups —
+//! the GPU kernels of issue 8 —
 //! timed on the CPU (`quiver.gpu = 'off'`) and on the GPU (`'on'`), one JSON line per device.
 //! The GPU line adds the adapter and, from one `EXPLAIN ANALYZE` run, the kernel's time
 //! split into upload, compute and download (seconds). Inputs are built in memory, untimed;
@@ -23,7 +24,7 @@ struct Workload {
     query: &'static str,
 }
 
-const WORKLOADS: [Workload; 3] = [
+const WORKLOADS: [Workload; 4] = [
     Workload {
         name: "kernels.pairwise_distance",
         // 2,000 points of 8 coordinates: 4,000,000 distances.
@@ -49,6 +50,18 @@ const WORKLOADS: [Workload; 3] = [
              FROM generate_series(1, 384) AS a(r) CROSS JOIN generate_series(1, 384) AS b(c)",
         ],
         query: "SELECT sum(value) FROM matmul((SELECT * FROM kmatrix), (SELECT * FROM kmatrix))",
+    },
+    Workload {
+        name: "kernels.curve_fit",
+        // 10,000 groups of 50 points, a noisy power law each: 10,000 batched LM fits.
+        setup: &[
+            "CREATE OR REPLACE TABLE kfits AS SELECT value % 10000 AS g, \
+             (value / 10000 + 1) * 0.2 AS x, \
+             (300 + value % 10000 % 7) * power((value / 10000 + 1) * 0.2, -0.8) \
+             * (1 + 0.01 * sin(value * 1.7)) AS y FROM generate_series(0, 499999)",
+        ],
+        query: "SELECT sum(f['params']['b']) FROM \
+             (SELECT curve_fit('power', x, y) AS f FROM kfits GROUP BY g)",
     },
 ];
 

@@ -50,6 +50,8 @@ const WORKLOADS: &[&str] = &[
     "kernels.heat_step",
     #[cfg(feature = "gpu")]
     "kernels.matmul",
+    #[cfg(feature = "gpu")]
+    "kernels.curve_fit",
 ];
 
 /// quiver on the peer benchmarks' workloads; one JSON line per workload.

@@ -17,6 +17,8 @@ mod engine;
 mod flight;
 #[cfg(feature = "gpu")]
 mod gpu;
+#[cfg(feature = "gpu")]
+mod gpu_fit;
 mod hdf5;
 mod hdf5_partitions;
 mod mutation;

@@ -15,10 +15,11 @@ use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::{Documentation, DocumentationBuilder};
 
 use crate::doc_section;
+use crate::fit::batch::{BatchSolver, fit_batch};
 use crate::fit::bounds::Bounds;
 use crate::fit::lm::{FitResult, Options, fit};
 use crate::fit::models::{MODEL_NAMES, Model};
-use crate::points::{FitKind, Fitter};
+use crate::points::{FitKind, Fitter, fit_in_parallel};
 
 /// The `curve_fit` family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -31,6 +32,9 @@ pub struct CurveFitter {
     p0: Option<Vec<f64>>,
     bounds: Option<Bounds>,
     options: Options,
+    /// Where an aggregate's groups are fitted when it accepts them (the GPU); the CPU
+    /// otherwise, or when it fails.
+    solver: Option<Arc<dyn BatchSolver>>,
 }
 
 impl CurveFitter {
@@ -41,7 +45,51 @@ impl CurveFitter {
             p0,
             bounds,
             options: Options::default(),
+            solver: None,
         }
+    }
+
+    /// The same fit, with groups handed to `solver` when it accepts them.
+    pub fn with_solver(self, solver: Arc<dyn BatchSolver>) -> Self {
+        Self {
+            solver: Some(solver),
+            ..self
+        }
+    }
+
+    /// The model fitted.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The fits of `sets` on the batch solver, or `None` when there is none, it declines
+    /// them, or it failed (the failure is the solver's to report).
+    fn fit_on_solver(&self, sets: &[(Vec<f64>, Vec<f64>)]) -> Option<Vec<Option<FitResult>>> {
+        let solver = self.solver.as_deref()?;
+        let filled: Vec<(&[f64], &[f64])> = sets
+            .iter()
+            .filter(|(x, _)| !x.is_empty())
+            .map(|(x, y)| (x.as_slice(), y.as_slice()))
+            .collect();
+        let points = filled.iter().map(|(x, _)| x.len()).sum();
+        if filled.is_empty() || !solver.accepts(&self.model, filled.len(), points) {
+            return None;
+        }
+        let fits = fit_batch(
+            solver,
+            &self.model,
+            &filled,
+            self.p0.as_deref(),
+            self.bounds.as_ref(),
+            &self.options,
+        )
+        .ok()?;
+        let mut fits = fits.into_iter();
+        Some(
+            sets.iter()
+                .map(|(x, _)| if x.is_empty() { None } else { fits.next() })
+                .collect(),
+        )
     }
 
     fn names(&self) -> Fields {
@@ -77,6 +125,11 @@ impl Fitter for CurveFitter {
             self.bounds.as_ref(),
             &self.options,
         )
+    }
+
+    fn fit_sets(&self, sets: &[(Vec<f64>, Vec<f64>)]) -> Vec<Option<FitResult>> {
+        self.fit_on_solver(sets)
+            .unwrap_or_else(|| fit_in_parallel(self, sets))
     }
 
     fn build(&self, outputs: Vec<Option<FitResult>>) -> Result<ArrayRef> {

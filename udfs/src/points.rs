@@ -23,8 +23,23 @@ pub trait Fitter: Send + Sync {
     fn data_type(&self) -> DataType;
     /// Fits one set of points (finite or not; NULL pairs already removed).
     fn fit(&self, x: &[f64], y: &[f64]) -> Self::Output;
+    /// Fits every point set (an aggregate's groups at emit); empty sets give `None`. In
+    /// parallel on the rayon pool unless the fit has a batch solver of its own.
+    fn fit_sets(&self, sets: &[(Vec<f64>, Vec<f64>)]) -> Vec<Option<Self::Output>> {
+        fit_in_parallel(self, sets)
+    }
     /// Builds the result array; `None` entries become NULL.
     fn build(&self, outputs: Vec<Option<Self::Output>>) -> Result<ArrayRef>;
+}
+
+/// Fits every non-empty point set with [`Fitter::fit`], in parallel on the rayon pool.
+pub fn fit_in_parallel<F: Fitter + ?Sized>(
+    fitter: &F,
+    sets: &[(Vec<f64>, Vec<f64>)],
+) -> Vec<Option<F::Output>> {
+    sets.par_iter()
+        .map(|(x, y)| (!x.is_empty()).then(|| fitter.fit(x, y)))
+        .collect()
 }
 
 /// One fitting function family (`curve_fit`, `polyfit`, `linregress`).
@@ -257,13 +272,10 @@ pub fn merge_lists(
     Ok(())
 }
 
-/// Fits every point set in parallel; empty sets give NULL, as other SQL aggregates do.
+/// Fits every point set ([`Fitter::fit_sets`]); empty sets give NULL, as other SQL
+/// aggregates do.
 pub fn fit_groups<F: Fitter>(fitter: &F, points: &[(Vec<f64>, Vec<f64>)]) -> Result<ArrayRef> {
-    let outputs: Vec<Option<F::Output>> = points
-        .par_iter()
-        .map(|(x, y)| (!x.is_empty()).then(|| fitter.fit(x, y)))
-        .collect();
-    fitter.build(outputs)
+    fitter.build(fitter.fit_sets(points))
 }
 
 /// The constant value of argument `i` at run time (a scalar), else `None`.

@@ -3,7 +3,9 @@
 //! the adapter has `SHADER_F64`, else f32), compiled pipelines cached per process, bind
 //! groups, and the time spent moving data versus computing ([`Timings`]). Kernel 2
 //! (`expression.rs`) has no shader of its own: it is WGSL put into the grouped reduction's.
+//! Kernel 3 (`batch_fit`) runs one curve fit per invocation.
 
+pub(crate) mod batch_fit;
 pub(crate) mod expression;
 pub(crate) mod grouped_reduce;
 pub(crate) mod heat_step;
@@ -32,6 +34,11 @@ pub(crate) trait Real: Pod + Copy + Send + Sync + 'static {
     /// tests' tolerances are multiples of it.
     #[cfg(test)]
     const UNIT_ROUNDOFF: f64;
+    /// The largest finite value, the smallest positive normal value and the machine
+    /// epsilon, as f64.
+    const MAX: f64;
+    const MIN_POSITIVE: f64;
+    const EPSILON: f64;
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
 }
@@ -40,6 +47,9 @@ impl Real for f32 {
     const WGSL: &'static str = "f32";
     #[cfg(test)]
     const UNIT_ROUNDOFF: f64 = f32::EPSILON as f64 / 2.0;
+    const MAX: f64 = f32::MAX as f64;
+    const MIN_POSITIVE: f64 = f32::MIN_POSITIVE as f64;
+    const EPSILON: f64 = f32::EPSILON as f64;
     fn from_f64(v: f64) -> Self {
         v as f32
     }
@@ -52,6 +62,9 @@ impl Real for f64 {
     const WGSL: &'static str = "f64";
     #[cfg(test)]
     const UNIT_ROUNDOFF: f64 = f64::EPSILON / 2.0;
+    const MAX: f64 = f64::MAX;
+    const MIN_POSITIVE: f64 = f64::MIN_POSITIVE;
+    const EPSILON: f64 = f64::EPSILON;
     fn from_f64(v: f64) -> Self {
         v
     }

@@ -61,17 +61,33 @@ impl FitResult {
 }
 
 /// The points of one fit, with what the model precomputes per point ([`Model::prepare`]).
-struct Problem<'a> {
+pub(crate) struct Problem<'a> {
     model: &'a Model,
     x: &'a [f64],
     y: &'a [f64],
     aux: Vec<f64>,
 }
 
-impl Problem<'_> {
+impl<'a> Problem<'a> {
+    /// The problem of fitting `model` to `(x, y)`.
+    pub(crate) fn new(model: &'a Model, x: &'a [f64], y: &'a [f64]) -> Self {
+        Self {
+            model,
+            x,
+            y,
+            aux: model.prepare(x),
+        }
+    }
+
     /// Writes `JᵀJ` (row-major, n x n) to `a` and `Jᵀr` to `g` at `p`; returns the residual
     /// sum of squares.
-    fn normal_equations(&self, p: &[f64], a: &mut [f64], g: &mut [f64], row: &mut [f64]) -> f64 {
+    pub(crate) fn normal_equations(
+        &self,
+        p: &[f64],
+        a: &mut [f64],
+        g: &mut [f64],
+        row: &mut [f64],
+    ) -> f64 {
         let n = p.len();
         if n == 2 {
             return self.normal_equations_2(p, a, g);
@@ -123,7 +139,7 @@ impl Problem<'_> {
 }
 
 /// The most parameters a model has (`poly10`; expressions have at most 8).
-const MAX_PARAMS: usize = 11;
+pub const MAX_PARAMS: usize = 11;
 
 /// Buffers of one fit, on the stack, reused by every iteration and attempt; a model with
 /// `n` parameters uses the first `n` (vectors) or `n * n` (matrices) entries.
@@ -180,48 +196,17 @@ pub fn fit(
     bounds: Option<&Bounds>,
     opts: &Options,
 ) -> FitResult {
-    let n = model.n_params();
-    let degenerate = x.len() < n
-        || n > MAX_PARAMS
-        || x.len() != y.len()
-        || x.iter().chain(y).any(|v| !v.is_finite())
-        || model.domain_problem(x).is_some()
-        || p0.is_some_and(|p| p.len() != n || p.iter().any(|v| !v.is_finite()))
-        || bounds.is_some_and(|b| b.lower.len() != n || b.upper.len() != n);
-    if degenerate {
+    if is_degenerate(model, x, y, p0, bounds) {
         return FitResult::degenerate();
     }
-    let problem = Problem {
-        model,
-        x,
-        y,
-        aux: model.prepare(x),
-    };
+    let problem = Problem::new(model, x, y);
     let mut work = Work::new();
-    // Starting points in order: p0 (if given), p0 again with heavy damping (short,
-    // gradient-like first steps instead of a Gauss-Newton leap), the automatic start
-    // (computed only when needed).
-    let plan: &[(bool, f64)] = match p0 {
-        Some(_) => &[(true, 1e-3), (true, 1e3), (false, 1e-3)],
-        None => &[(false, 1e-3), (false, 1e3)],
-    };
     let mut auto: Option<Vec<f64>> = None;
     let mut iterations = 0;
-    for &(from_p0, mu) in plan {
-        let mut start = match (from_p0, p0) {
-            (true, Some(p0)) => {
-                let mut start = p0.to_vec();
-                model.solve_scale(x, &problem.aux, y, &mut start);
-                start
-            }
-            _ => auto
-                .get_or_insert_with(|| model.initial_guess(x, y))
-                .clone(),
-        };
-        if let Some(b) = bounds {
-            b.project(&mut start);
-        }
-        let result = fit_from(&problem, start, mu, bounds, opts, &mut work);
+    for &(from_p0, mu) in attempts(p0) {
+        let start = start_point(&problem, p0.filter(|_| from_p0), bounds, &mut auto);
+        let run = fit_from(&problem, start, mu, bounds, opts, &mut work);
+        let result = conclude(&problem, Some(&work.a), run);
         iterations += result.iterations;
         if result.converged {
             return FitResult {
@@ -236,7 +221,161 @@ pub fn fit(
     }
 }
 
-/// One Levenberg–Marquardt run from `p`.
+/// One run of [`fit`] from `start` with damping `mu` (what a batch solver computes).
+#[cfg(test)]
+pub(crate) fn run_from(
+    model: &Model,
+    x: &[f64],
+    y: &[f64],
+    start: Vec<f64>,
+    mu: f64,
+    bounds: Option<&Bounds>,
+    opts: &Options,
+) -> Run {
+    fit_from(
+        &Problem::new(model, x, y),
+        start,
+        mu,
+        bounds,
+        opts,
+        &mut Work::new(),
+    )
+}
+
+/// Whether [`fit`] gives up before any iteration: too few points or parameters beyond
+/// [`MAX_PARAMS`], x and y of different lengths, a non-finite value, data outside the
+/// model's domain, a `p0` or `bounds` of the wrong length.
+pub(crate) fn is_degenerate(
+    model: &Model,
+    x: &[f64],
+    y: &[f64],
+    p0: Option<&[f64]>,
+    bounds: Option<&Bounds>,
+) -> bool {
+    let n = model.n_params();
+    x.len() < n
+        || n > MAX_PARAMS
+        || x.len() != y.len()
+        || x.iter().chain(y).any(|v| !v.is_finite())
+        || model.domain_problem(x).is_some()
+        || p0.is_some_and(|p| p.len() != n || p.iter().any(|v| !v.is_finite()))
+        || bounds.is_some_and(|b| b.lower.len() != n || b.upper.len() != n)
+}
+
+/// The attempts of a fit in order, each `(from p0, initial damping)`: p0 (if given), p0
+/// again with heavy damping (short, gradient-like first steps instead of a Gauss-Newton
+/// leap), the automatic start.
+pub(crate) fn attempts(p0: Option<&[f64]>) -> &'static [(bool, f64)] {
+    match p0 {
+        Some(_) => &[(true, 1e-3), (true, 1e3), (false, 1e-3)],
+        None => &[(false, 1e-3), (false, 1e3)],
+    }
+}
+
+/// The starting point of an attempt: `p0` with its scale solved in closed form, else the
+/// automatic start (computed once into `auto`); clamped into `bounds`.
+pub(crate) fn start_point(
+    problem: &Problem,
+    p0: Option<&[f64]>,
+    bounds: Option<&Bounds>,
+    auto: &mut Option<Vec<f64>>,
+) -> Vec<f64> {
+    let (model, x, y) = (problem.model, problem.x, problem.y);
+    let mut start = match p0 {
+        Some(p0) => {
+            let mut start = p0.to_vec();
+            model.solve_scale(x, &problem.aux, y, &mut start);
+            start
+        }
+        None => auto
+            .get_or_insert_with(|| model.initial_guess(x, y))
+            .clone(),
+    };
+    if let Some(b) = bounds {
+        b.project(&mut start);
+    }
+    start
+}
+
+/// Where one Levenberg–Marquardt run from a start ended: on the CPU ([`fit`]) or on another
+/// device (`super::batch`). [`conclude`] turns it into a [`FitResult`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Run {
+    /// The last accepted parameters.
+    pub p: Vec<f64>,
+    /// Marquardt's scaling: the largest diagonal of `JᵀJ` seen during the run.
+    pub diag: Vec<f64>,
+    /// The residual sum of squares at `p`.
+    pub rss: f64,
+    /// Iterations (Jacobian evaluations) used.
+    pub iterations: usize,
+    /// Whether a convergence criterion was met.
+    pub converged: bool,
+}
+
+impl Run {
+    /// A run that could not start (a non-finite start or residual).
+    pub fn failed() -> Self {
+        Self::default()
+    }
+}
+
+/// The result of `run`: parameters only for a converged run that is not stuck on a plateau,
+/// with standard errors from `JᵀJ` at `run.p`. `exact` is that matrix when the run computed
+/// it in f64 (then `run.rss` is exact too); otherwise both are recomputed here in f64.
+pub(crate) fn conclude(problem: &Problem, exact: Option<&[f64]>, run: Run) -> FitResult {
+    let n = run.p.len();
+    let failed = FitResult {
+        iterations: run.iterations,
+        ..FitResult::degenerate()
+    };
+    if !run.converged || n == 0 || run.diag.len() != n || run.p.iter().any(|v| !v.is_finite()) {
+        return failed;
+    }
+    let mut recomputed = [0.0; MAX_PARAMS * MAX_PARAMS];
+    let (a, s) = match exact {
+        Some(a) => (&a[..n * n], run.rss),
+        None => {
+            let (mut g, mut row) = ([0.0; MAX_PARAMS], [0.0; MAX_PARAMS]);
+            let s = problem.normal_equations(&run.p, &mut recomputed, &mut g, &mut row);
+            (&recomputed[..n * n], s)
+        }
+    };
+    // A parameter whose derivative vanished everywhere is not determined by the data: the
+    // solver stopped on a plateau, not at a minimum.
+    // Likewise parameters that only their combination determines (constant x for a line).
+    let inverse = inverse_diagonal(a, n);
+    let plateau = (0..n).any(|i| a[i * n + i] <= 1e-12 * run.diag[i]) || inverse.is_none();
+    if plateau || !s.is_finite() {
+        return failed;
+    }
+    let y = problem.y;
+    let dof = y.len() as f64 - n as f64;
+    let stderrs = if dof > 0.0 {
+        inverse.map(|d| {
+            d.iter()
+                .map(|v| {
+                    let e = (v * s / dof).sqrt();
+                    e.is_finite().then_some(e)
+                })
+                .collect()
+        })
+    } else {
+        None
+    };
+    let my = mean(y);
+    let tss: f64 = y.iter().map(|v| (v - my).powi(2)).sum();
+    FitResult {
+        params: Some(run.p),
+        stderrs: Some(stderrs.unwrap_or_else(|| vec![None; n])),
+        r2: (tss > 0.0).then(|| 1.0 - s / tss),
+        rss: Some(s),
+        iterations: run.iterations,
+        converged: true,
+    }
+}
+
+/// One Levenberg–Marquardt run from `p`; `w.a` ends as `JᵀJ` at the run's last point.
 fn fit_from(
     problem: &Problem,
     mut p: Vec<f64>,
@@ -244,14 +383,14 @@ fn fit_from(
     bounds: Option<&Bounds>,
     opts: &Options,
     w: &mut Work,
-) -> FitResult {
+) -> Run {
     let n = p.len();
     if p.iter().any(|v| !v.is_finite()) {
-        return FitResult::degenerate();
+        return Run::failed();
     }
     let mut s = problem.normal_equations(&p, &mut w.a, &mut w.g, &mut w.row);
     if !s.is_finite() {
-        return FitResult::degenerate();
+        return Run::failed();
     }
     let mut diag = [0.0; MAX_PARAMS];
     for (i, d) in diag.iter_mut().enumerate().take(n) {
@@ -355,40 +494,12 @@ fn fit_from(
             break;
         }
     }
-    let a = &w.a[..n * n];
-    // A parameter whose derivative vanished everywhere is not determined by the data: the
-    // solver stopped on a plateau, not at a minimum.
-    // Likewise parameters that only their combination determines (constant x for a line).
-    let inverse = inverse_diagonal(a, n);
-    let plateau = (0..n).any(|i| a[i * n + i] <= 1e-12 * diag[i]) || inverse.is_none();
-    if !converged || plateau || p.iter().any(|v| !v.is_finite()) || !s.is_finite() {
-        return FitResult {
-            iterations,
-            ..FitResult::degenerate()
-        };
-    }
-    let dof = y.len() as f64 - n as f64;
-    let stderrs = if dof > 0.0 {
-        inverse.map(|d| {
-            d.iter()
-                .map(|v| {
-                    let e = (v * s / dof).sqrt();
-                    e.is_finite().then_some(e)
-                })
-                .collect()
-        })
-    } else {
-        None
-    };
-    let my = mean(y);
-    let tss: f64 = y.iter().map(|v| (v - my).powi(2)).sum();
-    FitResult {
-        params: Some(p),
-        stderrs: Some(stderrs.unwrap_or_else(|| vec![None; n])),
-        r2: (tss > 0.0).then(|| 1.0 - s / tss),
-        rss: Some(s),
+    Run {
+        p,
+        diag: diag[..n].to_vec(),
+        rss: s,
         iterations,
-        converged: true,
+        converged,
     }
 }
 

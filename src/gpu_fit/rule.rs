@@ -1,0 +1,162 @@
+//! [`GpuFitRule`]: the physical optimizer rule that places `curve_fit` on the GPU. For every
+//! aggregate that computes final results (Single or Final mode) with `curve_fit` of a model
+//! the kernel has ([`super::solver::gpu_form`]), the call's function is replaced by the same
+//! `curve_fit` holding a GPU solver ([`GpuCurveFitKind`]), and a [`GpuCurveFitExec`] goes
+//! above the aggregate. `quiver.gpu = 'off'` leaves plans alone; `'on'` without an adapter is
+//! a planning error (`crate::placement`); `'auto'` applies only on a hardware adapter, and the
+//! solver then takes an emit's groups only when they have `quiver.gpu_min_values` values.
+//! With `'on'` and a model without GPU form, the exec says the fits stay on the CPU.
+
+use std::sync::Arc;
+
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Result, ScalarValue};
+use datafusion::physical_expr::aggregate::{AggregateExprBuilder, AggregateFunctionExpr};
+use datafusion::physical_expr::expressions::Literal;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use quiver_sql::{GpuMode, QuiverSqlOptions};
+use quiver_udfs::curve_fit::CurveFitKind;
+use quiver_udfs::fit_udf::FitAgg;
+use quiver_udfs::points::FitKind;
+
+use super::exec::GpuCurveFitExec;
+use super::kind::GpuCurveFitKind;
+use super::solver::{GpuFitSolver, gpu_form};
+use crate::placement::{Device, device_for, gpu_setting};
+
+/// Places `curve_fit` aggregates on the GPU when `quiver.gpu` says so.
+#[derive(Debug, Default)]
+pub struct GpuFitRule;
+
+impl PhysicalOptimizerRule for GpuFitRule {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let (mode, min_values) = gpu_setting(config.extensions.get::<QuiverSqlOptions>());
+        if mode == GpuMode::Off {
+            return Ok(plan);
+        }
+        plan.transform_up(|node| {
+            Ok(match placed(&node, mode, min_values)? {
+                Some(placed) => Transformed::yes(placed),
+                None => Transformed::no(node),
+            })
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "gpu_curve_fit"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// The constant arguments of a `curve_fit` call (`None` where not a literal).
+fn constants(expr: &AggregateFunctionExpr) -> Vec<Option<ScalarValue>> {
+    expr.expressions()
+        .iter()
+        .map(|e| e.downcast_ref::<Literal>().map(|l| l.value().clone()))
+        .collect()
+}
+
+/// `node` with its `curve_fit` calls placed, if it is an aggregate computing any.
+fn placed(
+    node: &Arc<dyn ExecutionPlan>,
+    mode: GpuMode,
+    min_values: usize,
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let Some(agg) = node.downcast_ref::<AggregateExec>() else {
+        return Ok(None);
+    };
+    let finishing = matches!(
+        agg.mode(),
+        AggregateMode::Single
+            | AggregateMode::SinglePartitioned
+            | AggregateMode::Final
+            | AggregateMode::FinalPartitioned
+    );
+    let is_fit = |e: &AggregateFunctionExpr| {
+        e.fun()
+            .inner()
+            .downcast_ref::<FitAgg<CurveFitKind>>()
+            .is_some()
+    };
+    if !finishing || !agg.aggr_expr().iter().any(|e| is_fit(e)) {
+        return Ok(None);
+    }
+    // 'on' without an adapter fails here; 'auto' on a software adapter keeps the CPU.
+    if device_for(mode, min_values, u128::MAX)? == Device::Cpu {
+        return Ok(None);
+    }
+    let metrics = ExecutionPlanMetricsSet::new();
+    let solver = Arc::new(GpuFitSolver::new(mode, min_values, &metrics));
+    let mut placed = Vec::new();
+    let mut reasons = Vec::new();
+    let mut aggr_expr = Vec::with_capacity(agg.aggr_expr().len());
+    for expr in agg.aggr_expr() {
+        let consts = constants(expr);
+        let model = is_fit(expr)
+            .then(|| CurveFitKind.configure(&consts).ok())
+            .flatten()
+            .map(|fitter| fitter.model().clone());
+        let Some(model) = model else {
+            aggr_expr.push(Arc::clone(expr));
+            continue;
+        };
+        if let Err(why) = gpu_form(&model) {
+            reasons.push(why);
+            aggr_expr.push(Arc::clone(expr));
+            continue;
+        }
+        let kind = GpuCurveFitKind {
+            solver: Arc::clone(&solver),
+        };
+        let fun = Arc::new(FitAgg::with_constants(kind, consts));
+        let rebuilt = AggregateExprBuilder::new(fun, expr.expressions())
+            .schema(agg.input_schema())
+            .alias(expr.name())
+            .human_display(expr.human_display().unwrap_or(expr.name()))
+            .with_distinct(expr.is_distinct())
+            .with_ignore_nulls(expr.ignore_nulls())
+            .order_by(expr.order_bys().to_vec())
+            .build()?;
+        placed.push(expr.name().to_string());
+        aggr_expr.push(Arc::new(rebuilt));
+    }
+    let (device, fits, aggregate): (String, Vec<String>, Arc<dyn ExecutionPlan>) =
+        if placed.is_empty() {
+            if mode != GpuMode::On {
+                return Ok(None);
+            }
+            let names = agg.aggr_expr().iter().filter(|e| is_fit(e));
+            let names = names.map(|e| e.name().to_string()).collect();
+            (
+                format!("cpu ({})", reasons.join("; ")),
+                names,
+                Arc::clone(node),
+            )
+        } else {
+            let rebuilt = AggregateExec::try_new(
+                *agg.mode(),
+                agg.group_expr().clone(),
+                aggr_expr,
+                agg.filter_expr().to_vec(),
+                Arc::clone(agg.input()),
+                agg.input_schema(),
+            )?
+            .with_limit_options(agg.limit_options());
+            ("gpu".to_string(), placed, Arc::new(rebuilt))
+        };
+    Ok(Some(Arc::new(GpuCurveFitExec::new(
+        aggregate, device, fits, metrics,
+    ))))
+}
