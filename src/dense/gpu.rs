@@ -19,7 +19,7 @@ use crate::gpu::buffer::upload;
 use crate::gpu::device::{Gpu, gpu};
 use crate::gpu::kernels::expression::{Translated, translate};
 use crate::gpu::kernels::grouped_reduce::reduce_on_device;
-use crate::gpu::resident::{self, ColumnKey, ResidentColumn};
+use crate::gpu::resident::{self, ColumnKey, FileVersion, ResidentColumn};
 
 /// One block of a GPU dense aggregation: where its value columns are kept on the device.
 pub(crate) struct DeviceBlock {
@@ -33,12 +33,14 @@ impl DeviceBlock {
     /// The block of file `path` over `ranges` (local to the file), keeping up to `limit`
     /// bytes of columns resident.
     pub(crate) fn new(spec: &DenseSpec, path: &str, ranges: &[(u64, u64)], limit: u64) -> Self {
+        // One stat of the file per block, not per column.
+        let file = (limit > 0).then(|| FileVersion::of(path)).flatten();
         let keys = spec
             .vars
             .iter()
-            .map(|&v| match limit {
-                0 => None,
-                _ => ColumnKey::new(path, spec.grid.read_identity(v), ranges),
+            .map(|&v| {
+                let file = file.as_ref()?;
+                Some(ColumnKey::new(file, spec.grid.read_identity(v), ranges))
             })
             .collect();
         Self { keys, limit }

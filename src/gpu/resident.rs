@@ -15,20 +15,18 @@ use wgpu::Buffer;
 
 use crate::datasource::remote::is_remote;
 
-/// One block's column as read from one file.
+/// One version of a local file: a rewrite changes its size or modification time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct ColumnKey {
+pub(crate) struct FileVersion {
     path: String,
     size: u64,
     modified: SystemTime,
-    column: String,
-    ranges: Vec<(u64, u64)>,
 }
 
-impl ColumnKey {
-    /// The key of `column` (a grid's read identity) of the local file `path` over `ranges`;
-    /// `None` for object stores and files that cannot be stat'ed (nothing is kept for them).
-    pub(crate) fn new(path: &str, column: String, ranges: &[(u64, u64)]) -> Option<Self> {
+impl FileVersion {
+    /// The version of the local file `path` now; `None` for object stores and files that
+    /// cannot be stat'ed (nothing is kept for them).
+    pub(crate) fn of(path: &str) -> Option<Self> {
         if is_remote(path) {
             return None;
         }
@@ -37,13 +35,26 @@ impl ColumnKey {
             path: path.to_string(),
             size: meta.len(),
             modified: meta.modified().ok()?,
-            column,
-            ranges: ranges.to_vec(),
         })
     }
+}
 
-    fn same_file(&self, other: &ColumnKey) -> bool {
-        self.path == other.path && self.size == other.size && self.modified == other.modified
+/// One block's column as read from one version of a file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ColumnKey {
+    file: FileVersion,
+    column: String,
+    ranges: Vec<(u64, u64)>,
+}
+
+impl ColumnKey {
+    /// The key of `column` (a grid's read identity) of `file` over `ranges`.
+    pub(crate) fn new(file: &FileVersion, column: String, ranges: &[(u64, u64)]) -> Self {
+        Self {
+            file: file.clone(),
+            column,
+            ranges: ranges.to_vec(),
+        }
     }
 }
 
@@ -120,7 +131,7 @@ impl Cache {
         let stale: Vec<ColumnKey> = self
             .entries
             .keys()
-            .filter(|k| k.path == key.path && !k.same_file(&key))
+            .filter(|k| k.file.path == key.file.path && k.file != key.file)
             .cloned()
             .collect();
         for k in stale {
@@ -176,7 +187,9 @@ mod tests {
             len: n,
             nulls: None,
         };
-        let key = |ranges: &[(u64, u64)]| ColumnKey::new(&path, "tas".into(), ranges).unwrap();
+        let key = |ranges: &[(u64, u64)]| {
+            ColumnKey::new(&FileVersion::of(&path).unwrap(), "tas".into(), ranges)
+        };
         let mut cache = Cache::default();
         let limit = 3 * 4096;
         cache.insert(key(&[(0, 1)]), column(1024), limit);
@@ -198,7 +211,7 @@ mod tests {
         assert!(cache.get(&key(&[(0, 1)])).is_none());
         cache.insert(key(&[(0, 1)]), column(16), limit);
         assert_eq!((cache.entries.len(), cache.bytes), (1, 64));
-        assert!(ColumnKey::new("http://host/a.nc", "tas".into(), &[]).is_none());
-        assert!(ColumnKey::new(&format!("{path}.missing"), "tas".into(), &[]).is_none());
+        assert!(FileVersion::of("http://host/a.nc").is_none());
+        assert!(FileVersion::of(&format!("{path}.missing")).is_none());
     }
 }
