@@ -95,16 +95,56 @@ impl Timings {
     }
 }
 
+/// The most compiled pipelines kept: each expression kernel 2 translates is a shader of its
+/// own, so the cache is bounded; the least recently used pipeline is dropped first.
+const PIPELINES_KEPT: usize = 64;
+
+/// Compiled pipelines (`P`) by (shader text, entry point), with the tick of their last use.
+struct Pipelines<P> {
+    compiled: HashMap<(String, &'static str), (P, u64)>,
+    tick: u64,
+}
+
+impl<P> Default for Pipelines<P> {
+    fn default() -> Self {
+        Self {
+            compiled: HashMap::new(),
+            tick: 0,
+        }
+    }
+}
+
+impl<P: Clone> Pipelines<P> {
+    fn get(&mut self, key: &(String, &'static str)) -> Option<P> {
+        self.tick += 1;
+        let (pipeline, used) = self.compiled.get_mut(key)?;
+        *used = self.tick;
+        Some(pipeline.clone())
+    }
+
+    fn insert(&mut self, key: (String, &'static str), pipeline: P) {
+        while self.compiled.len() >= PIPELINES_KEPT {
+            let oldest = self.compiled.iter().min_by_key(|(_, (_, used))| *used);
+            let Some(oldest) = oldest.map(|(k, _)| k.clone()) else {
+                break;
+            };
+            self.compiled.remove(&oldest);
+        }
+        self.tick += 1;
+        self.compiled.insert(key, (pipeline, self.tick));
+    }
+}
+
 /// The compute pipeline of `entry` in `source` compiled for `T` (cached per process by the
-/// source text; the first line of `source` must be `alias real = f32;`).
+/// source text, at most [`PIPELINES_KEPT`]; the first line of `source` must be
+/// `alias real = f32;`).
 pub(crate) fn pipeline<T: Real>(
     gpu: &Gpu,
     kernel: &'static str,
     source: &str,
     entry: &'static str,
 ) -> Result<ComputePipeline> {
-    type Cache = Mutex<HashMap<(String, &'static str), ComputePipeline>>;
-    static CACHE: OnceLock<Cache> = OnceLock::new();
+    static CACHE: OnceLock<Mutex<Pipelines<ComputePipeline>>> = OnceLock::new();
     let Some(body) = source.strip_prefix("alias real = f32;") else {
         return Err(DataFusionError::Internal(format!(
             "{kernel}.wgsl must start with `alias real = f32;`"
@@ -114,7 +154,7 @@ pub(crate) fn pipeline<T: Real>(
     let cache = CACHE.get_or_init(Default::default);
     let key = (text, entry);
     if let Some(p) = cache.lock().map_err(poisoned)?.get(&key) {
-        return Ok(p.clone());
+        return Ok(p);
     }
     let compiled = scoped(gpu, || {
         let module = gpu
@@ -256,4 +296,25 @@ pub(crate) fn rows_against<T: Real>(
         out.extend(part.into_iter().map(T::to_f64));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_cache_keeps_the_most_recently_used() {
+        let mut cache = Pipelines::default();
+        let key = |i: usize| (format!("shader {i}"), "main");
+        for i in 0..PIPELINES_KEPT {
+            cache.insert(key(i), i);
+        }
+        // Shader 0 is used again, so shader 1 is now the least recently used.
+        assert_eq!(cache.get(&key(0)), Some(0));
+        cache.insert(key(PIPELINES_KEPT), PIPELINES_KEPT);
+        assert_eq!(cache.compiled.len(), PIPELINES_KEPT);
+        assert_eq!(cache.get(&key(1)), None);
+        assert_eq!(cache.get(&key(0)), Some(0));
+        assert_eq!(cache.get(&key(PIPELINES_KEPT)), Some(PIPELINES_KEPT));
+    }
 }
