@@ -1,6 +1,7 @@
-//! [`GpuCurveFitExec`]: the node above an aggregate whose `curve_fit` calls fit on the GPU
-//! (or, with `quiver.gpu = 'on'`, could not: then it says why). It runs its child unchanged —
-//! the aggregate's `curve_fit` accumulators hold the GPU solver — and exists so that
+//! [`GpuCurveFitExec`]: the node above an aggregate (or projection) whose `curve_fit` (or
+//! `list_curve_fit`) calls fit on the GPU (or, with `quiver.gpu = 'on'`, could not: then it
+//! says why). It runs its child unchanged — the child's fit functions hold the GPU solver —
+//! and exists so that
 //! `EXPLAIN` shows where the fits run and `EXPLAIN ANALYZE` what the GPU did: `gpu_fits`,
 //! `gpu_fallbacks` (kernel errors the CPU answered), upload/compute/download times.
 
@@ -14,10 +15,10 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 
-/// Where the `curve_fit` calls of the aggregate below run.
+/// Where the `curve_fit` calls of the aggregate (or projection) below run.
 #[derive(Debug)]
 pub(crate) struct GpuCurveFitExec {
-    aggregate: Arc<dyn ExecutionPlan>,
+    input: Arc<dyn ExecutionPlan>,
     /// `gpu` or `cpu (why)`.
     device: String,
     /// The `curve_fit` calls placed (their output names).
@@ -27,13 +28,13 @@ pub(crate) struct GpuCurveFitExec {
 
 impl GpuCurveFitExec {
     pub(crate) fn new(
-        aggregate: Arc<dyn ExecutionPlan>,
+        input: Arc<dyn ExecutionPlan>,
         device: String,
         fits: Vec<String>,
         metrics: ExecutionPlanMetricsSet,
     ) -> Self {
         Self {
-            aggregate,
+            input,
             device,
             fits,
             metrics,
@@ -58,7 +59,7 @@ impl ExecutionPlan for GpuCurveFitExec {
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
-        self.aggregate.properties()
+        self.input.properties()
     }
 
     fn maintains_input_order(&self) -> Vec<bool> {
@@ -70,10 +71,10 @@ impl ExecutionPlan for GpuCurveFitExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.aggregate]
+        vec![&self.input]
     }
 
-    /// No expressions of its own: the aggregate below holds them.
+    /// No expressions of its own: the child holds them.
     fn apply_expressions(
         &self,
         _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
@@ -85,10 +86,10 @@ impl ExecutionPlan for GpuCurveFitExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let [aggregate] = <[_; 1]>::try_from(children)
+        let [input] = <[_; 1]>::try_from(children)
             .or_else(|c| internal_err!("GpuCurveFitExec has one child, got {}", c.len()))?;
         Ok(Arc::new(Self {
-            aggregate,
+            input,
             device: self.device.clone(),
             fits: self.fits.clone(),
             metrics: self.metrics.clone(),
@@ -100,7 +101,7 @@ impl ExecutionPlan for GpuCurveFitExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        self.aggregate.execute(partition, context)
+        self.input.execute(partition, context)
     }
 
     fn metrics(&self) -> Option<MetricsSet> {

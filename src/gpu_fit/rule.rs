@@ -2,7 +2,8 @@
 //! aggregate that computes final results (Single or Final mode) with `curve_fit` of a model
 //! the kernel has ([`super::solver::gpu_form`]), the call's function is replaced by the same
 //! `curve_fit` holding a GPU solver ([`GpuCurveFitKind`]), and a [`GpuCurveFitExec`] goes
-//! above the aggregate. `quiver.gpu = 'off'` leaves plans alone; `'on'` without an adapter is
+//! above the aggregate; projections computing `list_curve_fit` are placed the same way
+//! ([`super::list`]). `quiver.gpu = 'off'` leaves plans alone; `'on'` without an adapter is
 //! a planning error (`crate::placement`); `'auto'` applies only on a hardware adapter, and the
 //! solver then takes an emit's groups only when they have `quiver.gpu_min_values` values.
 //! With `'on'` and a model without GPU form, the exec says the fits stay on the CPU.
@@ -12,12 +13,14 @@ use std::sync::Arc;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue};
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::{AggregateExprBuilder, AggregateFunctionExpr};
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use datafusion::physical_plan::projection::ProjectionExec;
 use quiver_sql::{GpuMode, QuiverSqlOptions};
 use quiver_udfs::curve_fit::CurveFitKind;
 use quiver_udfs::fit_udf::FitAgg;
@@ -25,6 +28,7 @@ use quiver_udfs::points::FitKind;
 
 use super::exec::GpuCurveFitExec;
 use super::kind::GpuCurveFitKind;
+use super::list;
 use super::solver::{GpuFitSolver, gpu_form};
 use crate::placement::{Device, device_for, gpu_setting};
 
@@ -43,7 +47,11 @@ impl PhysicalOptimizerRule for GpuFitRule {
             return Ok(plan);
         }
         plan.transform_up(|node| {
-            Ok(match placed(&node, mode, min_values)? {
+            let placed = match placed(&node, mode, min_values)? {
+                Some(p) => Some(p),
+                None => placed_list(&node, mode, min_values)?,
+            };
+            Ok(match placed {
                 Some(placed) => Transformed::yes(placed),
                 None => Transformed::no(node),
             })
@@ -60,10 +68,9 @@ impl PhysicalOptimizerRule for GpuFitRule {
     }
 }
 
-/// The constant arguments of a `curve_fit` call (`None` where not a literal).
-fn constants(expr: &AggregateFunctionExpr) -> Vec<Option<ScalarValue>> {
-    expr.expressions()
-        .iter()
+/// The constant arguments of a call (`None` where not a literal).
+pub(super) fn constants(args: &[Arc<dyn PhysicalExpr>]) -> Vec<Option<ScalarValue>> {
+    args.iter()
         .map(|e| e.downcast_ref::<Literal>().map(|l| l.value().clone()))
         .collect()
 }
@@ -99,11 +106,11 @@ fn placed(
     }
     let metrics = ExecutionPlanMetricsSet::new();
     let solver = Arc::new(GpuFitSolver::new(mode, min_values, &metrics));
-    let mut placed = Vec::new();
+    let mut placed = 0;
     let mut reasons = Vec::new();
     let mut aggr_expr = Vec::with_capacity(agg.aggr_expr().len());
     for expr in agg.aggr_expr() {
-        let consts = constants(expr);
+        let consts = constants(&expr.expressions());
         let model = is_fit(expr)
             .then(|| CurveFitKind.configure(&consts).ok())
             .flatten()
@@ -129,34 +136,67 @@ fn placed(
             .with_ignore_nulls(expr.ignore_nulls())
             .order_by(expr.order_bys().to_vec())
             .build()?;
-        placed.push(expr.name().to_string());
+        placed += 1;
         aggr_expr.push(Arc::new(rebuilt));
     }
-    let (device, fits, aggregate): (String, Vec<String>, Arc<dyn ExecutionPlan>) =
-        if placed.is_empty() {
-            if mode != GpuMode::On {
-                return Ok(None);
-            }
-            let names = agg.aggr_expr().iter().filter(|e| is_fit(e));
-            let names = names.map(|e| e.name().to_string()).collect();
-            (
-                format!("cpu ({})", reasons.join("; ")),
-                names,
-                Arc::clone(node),
-            )
-        } else {
-            let rebuilt = AggregateExec::try_new(
+    let rebuilt = (placed > 0)
+        .then(|| {
+            AggregateExec::try_new(
                 *agg.mode(),
                 agg.group_expr().clone(),
                 aggr_expr,
                 agg.filter_expr().to_vec(),
                 Arc::clone(agg.input()),
                 agg.input_schema(),
-            )?
-            .with_limit_options(agg.limit_options());
-            ("gpu".to_string(), placed, Arc::new(rebuilt))
-        };
-    Ok(Some(Arc::new(GpuCurveFitExec::new(
-        aggregate, device, fits, metrics,
-    ))))
+            )
+            .map(|a| Arc::new(a.with_limit_options(agg.limit_options())) as _)
+        })
+        .transpose()?;
+    let names = agg.aggr_expr().iter().filter(|e| is_fit(e));
+    let names = names.map(|e| e.name().to_string()).collect();
+    Ok(above(node, rebuilt, mode, names, &reasons, metrics))
+}
+
+/// `node` with its `list_curve_fit` calls placed, if it is a projection computing any.
+fn placed_list(
+    node: &Arc<dyn ExecutionPlan>,
+    mode: GpuMode,
+    min_values: usize,
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let Some(projection) = node.downcast_ref::<ProjectionExec>() else {
+        return Ok(None);
+    };
+    if !list::has_list_fit(projection) || device_for(mode, min_values, u128::MAX)? == Device::Cpu {
+        return Ok(None);
+    }
+    let metrics = ExecutionPlanMetricsSet::new();
+    let solver = Arc::new(GpuFitSolver::new(mode, min_values, &metrics));
+    let found = list::place(projection, &solver)?;
+    Ok(above(
+        node,
+        found.projection,
+        mode,
+        found.fits,
+        &found.reasons,
+        metrics,
+    ))
+}
+
+/// The [`GpuCurveFitExec`] over `placed` (the node with its fits on the GPU), or with
+/// `quiver.gpu = 'on'` over the unchanged `node` saying why its `fits` stay on the CPU;
+/// `None` when nothing was placed under `'auto'`.
+fn above(
+    node: &Arc<dyn ExecutionPlan>,
+    placed: Option<Arc<dyn ExecutionPlan>>,
+    mode: GpuMode,
+    fits: Vec<String>,
+    reasons: &[String],
+    metrics: ExecutionPlanMetricsSet,
+) -> Option<Arc<dyn ExecutionPlan>> {
+    let (device, input) = match placed {
+        Some(placed) => ("gpu".to_string(), placed),
+        None if mode == GpuMode::On => (format!("cpu ({})", reasons.join("; ")), Arc::clone(node)),
+        None => return None,
+    };
+    Some(Arc::new(GpuCurveFitExec::new(input, device, fits, metrics)))
 }

@@ -3,13 +3,19 @@
 //! `quiver.gpu` places work of their size on the GPU, and records what it did in the
 //! metrics of the [`super::exec::GpuCurveFitExec`] above the aggregate. A kernel error is
 //! logged and counted; the caller (`CurveFitter`) then fits on the CPU.
+//!
+//! A fit of more than [`MAX_GPU_FIT_POINTS`] points runs on the CPU, beside the dispatch of
+//! the others: the kernel gives each fit one invocation, which loops over all its points in
+//! every iteration, so one large group would hold the whole dispatch (and a single group of
+//! millions of points could outlast the device's wait) while a CPU core fits it faster.
 
 use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder, Time};
 use quiver_sql::GpuMode;
 use quiver_udfs::fit::batch::{BatchSolver, Job};
 use quiver_udfs::fit::bounds::Bounds;
-use quiver_udfs::fit::lm::{Options, Run};
+use quiver_udfs::fit::lm::{Options, Run, run_from};
 use quiver_udfs::fit::models::Model;
+use rayon::prelude::*;
 
 use crate::gpu::device::gpu;
 use crate::gpu::kernels::Timings;
@@ -22,6 +28,7 @@ pub(crate) struct GpuFitSolver {
     mode: GpuMode,
     min_values: usize,
     gpu_fits: Count,
+    cpu_large_fits: Count,
     gpu_fallbacks: Count,
     upload: Time,
     compute: Time,
@@ -36,6 +43,7 @@ impl GpuFitSolver {
             mode,
             min_values,
             gpu_fits: m().counter("gpu_fits", 0),
+            cpu_large_fits: m().counter("cpu_large_fits", 0),
             gpu_fallbacks: m().counter("gpu_fallbacks", 0),
             upload: m().subset_time("gpu_upload", 0),
             compute: m().subset_time("gpu_compute", 0),
@@ -43,6 +51,9 @@ impl GpuFitSolver {
         }
     }
 }
+
+/// The most points of one fit sent to the GPU; larger fits run on the CPU.
+pub(crate) const MAX_GPU_FIT_POINTS: usize = 16_384;
 
 /// Whether the GPU computes `model` (on this adapter's precision); the reason if not.
 pub(crate) fn gpu_form(model: &Model) -> Result<(), String> {
@@ -75,6 +86,44 @@ impl BatchSolver for GpuFitSolver {
         opts: &Options,
         jobs: &[Job],
     ) -> Result<Vec<Run>, String> {
+        let (large, small): (Vec<usize>, Vec<usize>) =
+            (0..jobs.len()).partition(|&i| jobs[i].x.len() > MAX_GPU_FIT_POINTS);
+        let on_cpu = || -> Vec<Run> {
+            large
+                .par_iter()
+                .map(|&i| {
+                    let j = &jobs[i];
+                    run_from(model, j.x, j.y, j.start.clone(), j.mu, bounds, opts)
+                })
+                .collect()
+        };
+        let small_jobs: Vec<Job> = small.iter().map(|&i| jobs[i].clone()).collect();
+        let (cpu_runs, gpu_runs) =
+            rayon::join(on_cpu, || self.on_gpu(model, bounds, opts, &small_jobs));
+        let gpu_runs = gpu_runs?;
+        self.cpu_large_fits.add(large.len());
+        let mut runs: Vec<Option<Run>> = vec![None; jobs.len()];
+        for (&i, run) in large.iter().zip(cpu_runs).chain(small.iter().zip(gpu_runs)) {
+            runs[i] = Some(run);
+        }
+        runs.into_iter()
+            .map(|r| r.ok_or_else(|| "curve_fit: a fit has no run".to_string()))
+            .collect()
+    }
+}
+
+impl GpuFitSolver {
+    /// The runs of `jobs` on the GPU (none for no jobs).
+    fn on_gpu(
+        &self,
+        model: &Model,
+        bounds: Option<&Bounds>,
+        opts: &Options,
+        jobs: &[Job],
+    ) -> Result<Vec<Run>, String> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
         let g = gpu()?;
         let mut timings = Timings::default();
         let result = if g.info.f64 {

@@ -1,7 +1,8 @@
-//! `curve_fit` on the GPU (kernel 3): with `quiver.gpu = 'on'` the course's word-count power
-//! fits (`results.csv`) and synthetic groups of every GPU model give the CPU's answers within
-//! the kernel's tolerance (f64: 1e-6·(|p| + stderr); f32: 1e-2), EXPLAIN shows
-//! `GpuCurveFitExec`, and a model without GPU form stays on the CPU and says so.
+//! `curve_fit` and `list_curve_fit` on the GPU (kernel 3): with `quiver.gpu = 'on'` the
+//! course's word-count power fits (`results.csv`) and synthetic groups (or list rows) of every
+//! GPU model give the CPU's answers within the kernel's tolerance (f64: 1e-6·(|p| + stderr);
+//! f32: 1e-2), EXPLAIN shows `GpuCurveFitExec`, a model without GPU form stays on the CPU and
+//! says so, and a group too large for one GPU invocation is fitted on the CPU beside the rest.
 
 use quiver::Engine;
 use quiver::datafusion::arrow::array::{Array, AsArray, RecordBatch};
@@ -119,8 +120,9 @@ async fn course_word_count_power_fits_agree_on_gpu() {
 }
 
 /// 130 groups (not a multiple of the 64-fit workgroup) of `model` over x in (0, 10], some
-/// y NULL, some groups with a NaN or too few points.
-fn synthetic(model: &str, y: &str, params: &[&str]) -> String {
+/// y NULL, some groups with a NaN or too few points, fitted by `curve_fit` per group or, with
+/// `lists`, by `list_curve_fit` per row of the groups' lists (one row NULL).
+fn synthetic(model: &str, y: &str, params: &[&str], lists: bool) -> String {
     let pick = |what: &str| -> Vec<String> {
         params
             .iter()
@@ -133,8 +135,16 @@ fn synthetic(model: &str, y: &str, params: &[&str]) -> String {
          obs AS (SELECT g, x, CASE WHEN g % 17 = 3 AND x = 2 THEN NULL \
          WHEN g % 29 = 5 AND x = 3 THEN 'NaN'::double ELSE {y} END AS y FROM pts \
          WHERE g % 31 <> 7 OR x < 0.5), \
-         fits AS (SELECT g, curve_fit('{model}', x, y) AS f FROM obs GROUP BY g) \
-         SELECT {}, {}, f['converged'] FROM fits ORDER BY g",
+         fits AS ({}) SELECT {}, {}, f['converged'] FROM fits ORDER BY g",
+        if lists {
+            format!(
+                "SELECT g, list_curve_fit('{model}', CASE WHEN g = 11 THEN NULL ELSE xs END, ys) \
+                 AS f FROM (SELECT g, array_agg(x ORDER BY x) AS xs, array_agg(y ORDER BY x) \
+                 AS ys FROM obs GROUP BY g)"
+            )
+        } else {
+            format!("SELECT g, curve_fit('{model}', x, y) AS f FROM obs GROUP BY g")
+        },
         pick("params").join(", "),
         pick("stderrs").join(", ")
     )
@@ -170,8 +180,49 @@ async fn every_gpu_model_agrees_with_the_cpu() {
         ("poly2", "1 - 2 * x + 0.5 * x * x + e", &["c0", "c1", "c2"]),
     ];
     for (model, y, params) in cases {
-        agrees(&synthetic(model, y, params), params.len()).await;
+        for lists in [false, true] {
+            agrees(&synthetic(model, y, params, lists), params.len()).await;
+        }
     }
+}
+
+#[tokio::test]
+async fn course_word_count_list_fits_agree_on_gpu() {
+    if !adapter() {
+        return;
+    }
+    let Some(dir) = course_data() else { return };
+    let words: Vec<String> = (1..=10).map(|i| format!("word{i}")).collect();
+    let sql = format!(
+        "WITH fits AS (SELECT \"Book\" AS book, list_curve_fit('power', \
+         [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [{}]) AS f FROM read_csv('{}')) \
+         SELECT f['params']['a'], f['params']['b'], f['stderrs']['a'], f['stderrs']['b'], \
+         f['converged'] FROM fits ORDER BY book",
+        words.join(", "),
+        dir.join("results.csv").display()
+    );
+    agrees(&sql, 2).await;
+}
+
+#[tokio::test]
+async fn a_group_too_large_for_one_invocation_is_fitted_on_the_cpu() {
+    if !adapter() {
+        return;
+    }
+    // Group 0 has 20,000 points (more than MAX_GPU_FIT_POINTS), groups 1 and 2 have 50.
+    let sql = "WITH pts AS (SELECT CASE WHEN value < 20000 THEN 0 ELSE 1 + value % 2 END AS g, \
+               (value % 1000) * 0.01 AS x, (value * 7919) % 1000 / 1000.0 - 0.5 AS e \
+               FROM generate_series(0, 20099)), \
+               fits AS (SELECT g, curve_fit('exp', x, 2 * exp(-0.3 * x) + 1.5 + 0.01 * e) AS f \
+               FROM pts GROUP BY g) \
+               SELECT f['params']['a'], f['params']['b'], f['params']['c'], f['stderrs']['a'], \
+               f['stderrs']['b'], f['stderrs']['c'], f['converged'] FROM fits ORDER BY g";
+    agrees(sql, 3).await;
+    let analyzed = text(&engine("on"), &format!("EXPLAIN ANALYZE {sql}")).await;
+    assert!(
+        analyzed.contains("cpu_large_fits=") && !analyzed.contains("cpu_large_fits=0"),
+        "{analyzed}"
+    );
 }
 
 #[tokio::test]

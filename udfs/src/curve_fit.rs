@@ -19,7 +19,7 @@ use crate::fit::batch::{BatchSolver, fit_batch};
 use crate::fit::bounds::Bounds;
 use crate::fit::lm::{FitResult, Options, fit};
 use crate::fit::models::{MODEL_NAMES, Model};
-use crate::points::{FitKind, Fitter, fit_in_parallel};
+use crate::points::{FitKind, Fitter, PointSet, fit_in_parallel};
 
 /// The `curve_fit` family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -64,12 +64,12 @@ impl CurveFitter {
 
     /// The fits of `sets` on the batch solver, or `None` when there is none, it declines
     /// them, or it failed (the failure is the solver's to report).
-    fn fit_on_solver(&self, sets: &[(Vec<f64>, Vec<f64>)]) -> Option<Vec<Option<FitResult>>> {
+    fn fit_on_solver(&self, sets: &[PointSet]) -> Option<Vec<Option<FitResult>>> {
         let solver = self.solver.as_deref()?;
-        let filled: Vec<(&[f64], &[f64])> = sets
+        let filled: Vec<PointSet> = sets
             .iter()
             .filter(|(x, _)| !x.is_empty())
-            .map(|(x, y)| (x.as_slice(), y.as_slice()))
+            .copied()
             .collect();
         let points = filled.iter().map(|(x, _)| x.len()).sum();
         if filled.is_empty() || !solver.accepts(&self.model, filled.len(), points) {
@@ -127,7 +127,7 @@ impl Fitter for CurveFitter {
         )
     }
 
-    fn fit_sets(&self, sets: &[(Vec<f64>, Vec<f64>)]) -> Vec<Option<FitResult>> {
+    fn fit_sets(&self, sets: &[PointSet]) -> Vec<Option<FitResult>> {
         self.fit_on_solver(sets)
             .unwrap_or_else(|| fit_in_parallel(self, sets))
     }

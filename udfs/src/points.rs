@@ -23,19 +23,23 @@ pub trait Fitter: Send + Sync {
     fn data_type(&self) -> DataType;
     /// Fits one set of points (finite or not; NULL pairs already removed).
     fn fit(&self, x: &[f64], y: &[f64]) -> Self::Output;
-    /// Fits every point set (an aggregate's groups at emit); empty sets give `None`. In
-    /// parallel on the rayon pool unless the fit has a batch solver of its own.
-    fn fit_sets(&self, sets: &[(Vec<f64>, Vec<f64>)]) -> Vec<Option<Self::Output>> {
+    /// Fits every point set (an aggregate's groups at emit, a batch's list rows); empty
+    /// sets give `None`. In parallel on the rayon pool unless the fit has a batch solver of
+    /// its own.
+    fn fit_sets(&self, sets: &[PointSet]) -> Vec<Option<Self::Output>> {
         fit_in_parallel(self, sets)
     }
     /// Builds the result array; `None` entries become NULL.
     fn build(&self, outputs: Vec<Option<Self::Output>>) -> Result<ArrayRef>;
 }
 
+/// One set of points to fit: its x and its y.
+pub type PointSet<'a> = (&'a [f64], &'a [f64]);
+
 /// Fits every non-empty point set with [`Fitter::fit`], in parallel on the rayon pool.
 pub fn fit_in_parallel<F: Fitter + ?Sized>(
     fitter: &F,
-    sets: &[(Vec<f64>, Vec<f64>)],
+    sets: &[PointSet],
 ) -> Vec<Option<F::Output>> {
     sets.par_iter()
         .map(|(x, y)| (!x.is_empty()).then(|| fitter.fit(x, y)))
@@ -137,7 +141,9 @@ pub fn float_list() -> DataType {
     DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)))
 }
 
-/// Rows of two `List<Float64>` arrays as point sets, fitted in parallel.
+/// Rows of two `List<Float64>` arrays as point sets, fitted together ([`Fitter::fit_sets`]).
+/// A NULL row gives NULL; a row with no points (or only NULL pairs) gives the fit's answer
+/// for no points.
 pub fn fit_list_rows<F: Fitter>(
     name: &str,
     fitter: &F,
@@ -166,19 +172,33 @@ pub fn fit_list_rows<F: Fitter>(
         }
         rows.push(Some((xr, yr)));
     }
-    let outputs: Vec<Option<F::Output>> = rows
-        .into_par_iter()
-        .map(|r| {
-            r.map(|(xr, yr)| {
-                if xv.null_count() == 0 && yv.null_count() == 0 {
-                    fitter.fit(&xv.values()[xr], &yv.values()[yr])
-                } else {
-                    let (x, y) = non_null_pairs(&xv, &yv, xr, yr);
-                    fitter.fit(&x, &y)
-                }
+    // With NULL values, each row's non-NULL pairs are copied out; else the rows are slices.
+    let has_nulls = xv.null_count() > 0 || yv.null_count() > 0;
+    let owned: Vec<(Vec<f64>, Vec<f64>)> = if has_nulls {
+        rows.par_iter()
+            .map(|r| match r {
+                Some((xr, yr)) => non_null_pairs(&xv, &yv, xr.clone(), yr.clone()),
+                None => Default::default(),
             })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let sets: Vec<PointSet> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| match (r, owned.get(i)) {
+            (_, Some((x, y))) => (x.as_slice(), y.as_slice()),
+            (Some((xr, yr)), None) => (&xv.values()[xr.clone()], &yv.values()[yr.clone()]),
+            (None, None) => (&[][..], &[][..]),
         })
         .collect();
+    let mut outputs = fitter.fit_sets(&sets);
+    for (out, row) in outputs.iter_mut().zip(&rows) {
+        if out.is_none() && row.is_some() {
+            *out = Some(fitter.fit(&[], &[]));
+        }
+    }
     fitter.build(outputs)
 }
 
@@ -275,7 +295,11 @@ pub fn merge_lists(
 /// Fits every point set ([`Fitter::fit_sets`]); empty sets give NULL, as other SQL
 /// aggregates do.
 pub fn fit_groups<F: Fitter>(fitter: &F, points: &[(Vec<f64>, Vec<f64>)]) -> Result<ArrayRef> {
-    fitter.build(fitter.fit_sets(points))
+    let sets: Vec<PointSet> = points
+        .iter()
+        .map(|(x, y)| (x.as_slice(), y.as_slice()))
+        .collect();
+    fitter.build(fitter.fit_sets(&sets))
 }
 
 /// The constant value of argument `i` at run time (a scalar), else `None`.

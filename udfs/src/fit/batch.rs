@@ -132,7 +132,7 @@ mod tests {
             Ok(jobs
                 .iter()
                 .map(|j| {
-                    super::super::lm::run_from(model, j.x, j.y, j.start.clone(), j.mu, bounds, opts)
+                    crate::fit::lm::run_from(model, j.x, j.y, j.start.clone(), j.mu, bounds, opts)
                 })
                 .collect())
         }
