@@ -3,7 +3,9 @@
 //! means of the cell nearest to Stockholm, with the `nearest` scan option) and `month_clim`
 //! (mean per calendar month). Every run opens the files, as the peers' runs do; all three
 //! are planned as dense aggregations (`SET quiver.dense_aggregate = false` for the generic
-//! plan).
+//! plan). With `--set quiver.gpu=on` (feature `gpu`) a line adds the GPU's transfer split and
+//! how many blocks were already on the device, from one `EXPLAIN ANALYZE` run after the
+//! timed ones.
 
 use std::path::Path;
 
@@ -50,12 +52,29 @@ pub async fn run(
             continue;
         }
         let sql = template.replace("{files}", &files);
-        let (timings, batches) =
-            timed(runs, || async { engine.sql(&sql).await?.collect().await }).await?;
-        let m = f64_column(&batches, batches.first().map_or(1, |b| b.num_columns() - 1))?;
-        let r = record(workload, timings, seq_checksum(&m), Vec::new());
+        let r = dense_record(engine, workload, &sql, runs, |columns| columns - 1).await?;
         emit(sink, &r)?;
         records.push(r);
     }
     Ok(records)
+}
+
+/// Times `sql` (a dense aggregation) `runs` times: its record, with the checksum of the
+/// column `m(number of columns)` and, for a GPU plan (feature `gpu`), the GPU's transfer
+/// split.
+pub async fn dense_record(
+    engine: &Engine,
+    workload: &str,
+    sql: &str,
+    runs: usize,
+    m: impl Fn(usize) -> usize,
+) -> Result<Record> {
+    let (timings, batches) =
+        timed(runs, || async { engine.sql(sql).await?.collect().await }).await?;
+    let values = f64_column(&batches, m(batches.first().map_or(2, |b| b.num_columns())))?;
+    #[cfg(feature = "gpu")]
+    let extra = crate::kernels::gpu_split(engine, sql).await?;
+    #[cfg(not(feature = "gpu"))]
+    let extra = Vec::new();
+    Ok(record(workload, timings, seq_checksum(&values), extra))
 }

@@ -12,8 +12,9 @@ use quiver::datafusion::error::{DataFusionError, Result};
 use rayon::prelude::*;
 
 use crate::checksum::seq_checksum;
+use crate::climate::dense_record;
 use crate::measure::{Record, Sink, timed};
-use crate::udfs::{emit, f64_column, record};
+use crate::udfs::{emit, record};
 
 const GRID_SQL: &str =
     "SELECT lat, lon, avg(tas) AS m FROM {files} GROUP BY lat, lon ORDER BY lat, lon";
@@ -40,13 +41,7 @@ pub async fn run(
             continue;
         }
         let sql = template.replace("{files}", &files);
-        let (timings, batches) =
-            timed(runs, || async { engine.sql(&sql).await?.collect().await }).await?;
-        let m = f64_column(
-            &batches,
-            2.min(batches.first().map_or(1, |b| b.num_columns() - 1)),
-        )?;
-        let r = record(workload, timings, seq_checksum(&m), Vec::new());
+        let r = dense_record(engine, workload, &sql, runs, |columns| 2.min(columns - 1)).await?;
         emit(sink, &r)?;
         records.push(r);
     }

@@ -1,4 +1,5 @@
-//! `kernels.*` (feature `gpu`): each array table function and `curve_fit` over many groups —
+//! `kernels.*` (feature `gpu`): each array table function, `curve_fit` over many groups and
+//! `list_curve_fit` over many rows —
 //! the GPU kernels of issue 8 —
 //! timed on the CPU (`quiver.gpu = 'off'`) and on the GPU (`'on'`), one JSON line per device.
 //! The GPU line adds the adapter and, from one `EXPLAIN ANALYZE` run, the kernel's time
@@ -24,7 +25,7 @@ struct Workload {
     query: &'static str,
 }
 
-const WORKLOADS: [Workload; 4] = [
+const WORKLOADS: [Workload; 5] = [
     Workload {
         name: "kernels.pairwise_distance",
         // 2,000 points of 8 coordinates: 4,000,000 distances.
@@ -54,16 +55,28 @@ const WORKLOADS: [Workload; 4] = [
     Workload {
         name: "kernels.curve_fit",
         // 10,000 groups of 50 points, a noisy power law each: 10,000 batched LM fits.
-        setup: &[
-            "CREATE OR REPLACE TABLE kfits AS SELECT value % 10000 AS g, \
-             (value / 10000 + 1) * 0.2 AS x, \
-             (300 + value % 10000 % 7) * power((value / 10000 + 1) * 0.2, -0.8) \
-             * (1 + 0.01 * sin(value * 1.7)) AS y FROM generate_series(0, 499999)",
-        ],
+        setup: &[FIT_POINTS],
         query: "SELECT sum(f['params']['b']) FROM \
              (SELECT curve_fit('power', x, y) AS f FROM kfits GROUP BY g)",
     },
+    Workload {
+        name: "kernels.list_curve_fit",
+        // The same 10,000 fits as rows of two 50-value lists: one dispatch per batch of rows.
+        setup: &[
+            FIT_POINTS,
+            "CREATE OR REPLACE TABLE klists AS SELECT g, array_agg(x ORDER BY x) AS xs, \
+             array_agg(y ORDER BY x) AS ys FROM kfits GROUP BY g",
+        ],
+        query: "SELECT sum(f['params']['b']) FROM \
+             (SELECT list_curve_fit('power', xs, ys) AS f FROM klists)",
+    },
 ];
+
+/// 10,000 groups `g` of 50 points (x, y), a noisy power law each.
+const FIT_POINTS: &str = "CREATE OR REPLACE TABLE kfits AS SELECT value % 10000 AS g, \
+     (value / 10000 + 1) * 0.2 AS x, \
+     (300 + value % 10000 % 7) * power((value / 10000 + 1) * 0.2, -0.8) \
+     * (1 + 0.01 * sin(value * 1.7)) AS y FROM generate_series(0, 499999)";
 
 /// Runs the selected kernel workloads on both devices.
 pub async fn run(
@@ -133,31 +146,66 @@ async fn scalar(engine: &Engine, query: &str) -> Result<f64> {
 
 /// `gpu_upload_s`, `gpu_compute_s` and `gpu_download_s` of one `EXPLAIN ANALYZE` run.
 async fn transfer_split(engine: &Engine, query: &str) -> Result<Vec<(String, Value)>> {
+    Ok(split_of(&explain_analyze(engine, query).await?))
+}
+
+/// For a query whose plan runs on the GPU (a dense aggregation under `--set
+/// quiver.gpu=on`): the transfer split of one `EXPLAIN ANALYZE` run after the timed ones,
+/// with how many of its blocks were reduced from columns already on the device; nothing for
+/// a CPU plan.
+pub async fn gpu_split(engine: &Engine, query: &str) -> Result<Vec<(String, Value)>> {
+    let text = explain_analyze(engine, query).await?;
+    if !text.contains("device=gpu") {
+        return Ok(Vec::new());
+    }
+    let mut split = split_of(&text);
+    for counter in ["blocks", "gpu_resident_blocks"] {
+        let n = metric_value(&text, counter).and_then(|v| v.parse::<u64>().ok());
+        split.push((counter.to_string(), n.map_or(Value::Null, Value::from)));
+    }
+    Ok(split)
+}
+
+async fn explain_analyze(engine: &Engine, query: &str) -> Result<String> {
     let batches = engine
         .sql(&format!("EXPLAIN ANALYZE {query}"))
         .await?
         .collect()
         .await?;
-    let text = pretty_format_batches(&batches)?.to_string();
-    Ok(["gpu_upload", "gpu_compute", "gpu_download"]
+    Ok(pretty_format_batches(&batches)?.to_string())
+}
+
+/// The upload, compute and download seconds in an `EXPLAIN ANALYZE` text.
+fn split_of(text: &str) -> Vec<(String, Value)> {
+    ["gpu_upload", "gpu_compute", "gpu_download"]
         .iter()
         .map(|metric| {
-            let seconds = metric_seconds(&text, metric);
+            let seconds = metric_seconds(text, metric);
             (
                 format!("{metric}_s"),
                 seconds.map_or(Value::Null, Value::from),
             )
         })
-        .collect())
+        .collect()
+}
+
+/// The text of `metric=` (the whole name: `blocks` is not `gpu_resident_blocks`).
+fn metric_value<'a>(text: &'a str, metric: &str) -> Option<&'a str> {
+    let key = format!("{metric}=");
+    let at = text.match_indices(&key).map(|(i, _)| i).find(|&i| {
+        !text[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })?;
+    let rest = &text[at + key.len()..];
+    let end = rest.find([',', ']', ' ']).unwrap_or(rest.len());
+    Some(&rest[..end])
 }
 
 /// The duration DataFusion prints for `metric=` (e.g. `gpu_upload=1.234ms`) in seconds.
 fn metric_seconds(text: &str, metric: &str) -> Option<f64> {
-    let start = text.find(&format!("{metric}="))? + metric.len() + 1;
-    let value: String = text[start..]
-        .chars()
-        .take_while(|c| !matches!(c, ',' | ']' | ' '))
-        .collect();
+    let value = metric_value(text, metric)?;
     // Divisions, so that "20µs" reads as the f64 nearest 2e-5.
     let (number, per_second) = [
         ("ns", 1e9),
@@ -171,13 +219,15 @@ fn metric_seconds(text: &str, metric: &str) -> Option<f64> {
     number.parse::<f64>().ok().map(|n| n / per_second)
 }
 
-/// The self-check of [`metric_seconds`] on DataFusion's duration formats.
+/// The self-check of [`metric_seconds`] and [`metric_value`] on DataFusion's formats.
 pub fn self_check() -> Result<(), String> {
-    let text = "metrics=[gpu_upload=1.5ms, gpu_compute=20µs, gpu_download=2s]";
+    let text = "metrics=[gpu_upload=1.5ms, gpu_compute=20µs, gpu_download=2s, \
+                gpu_resident_blocks=3, blocks=11]";
     let got = ["gpu_upload", "gpu_compute", "gpu_download"].map(|m| metric_seconds(text, m));
-    if got == [Some(1.5e-3), Some(20e-6), Some(2.0)] {
+    let counts = ["blocks", "gpu_resident_blocks"].map(|m| metric_value(text, m));
+    if got == [Some(1.5e-3), Some(20e-6), Some(2.0)] && counts == [Some("11"), Some("3")] {
         Ok(())
     } else {
-        Err(format!("durations read as {got:?}"))
+        Err(format!("durations read as {got:?}, counts as {counts:?}"))
     }
 }

@@ -52,6 +52,8 @@ const WORKLOADS: &[&str] = &[
     "kernels.matmul",
     #[cfg(feature = "gpu")]
     "kernels.curve_fit",
+    #[cfg(feature = "gpu")]
+    "kernels.list_curve_fit",
 ];
 
 /// quiver on the peer benchmarks' workloads; one JSON line per workload.

@@ -23,7 +23,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::client::SpawnedReqwestConnector;
 use object_store::http::HttpBuilder;
 use object_store::path::Path;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt};
+use object_store::{ClientOptions, ObjectMeta, ObjectStore, ObjectStoreExt};
 use tokio::runtime::{Handle, Runtime};
 use url::Url;
 
@@ -131,11 +131,12 @@ impl Location {
         })
     }
 
-    /// The file's size, or an error naming it (`no such file` when the store says so).
-    fn size(&self) -> Result<u64> {
+    /// The file's size, modification time and tag, or an error naming it (`no such file`
+    /// when the store says so).
+    fn head(&self) -> Result<ObjectMeta> {
         let (store, path) = (Arc::clone(&self.store), self.path.clone());
         match run(async move { store.head(&path).await })? {
-            Ok(meta) => Ok(meta.size),
+            Ok(meta) => Ok(meta),
             Err(object_store::Error::NotFound { .. }) => {
                 plan_err!("no such file: '{}'", self.url)
             }
@@ -155,7 +156,12 @@ impl Location {
 
 /// The size of the file at `url`.
 pub(crate) fn size(url: &str) -> Result<u64> {
-    Location::new(url)?.size()
+    Ok(head(url)?.size)
+}
+
+/// What the store says of the file at `url` now: size, modification time, ETag.
+pub(crate) fn head(url: &str) -> Result<ObjectMeta> {
+    Location::new(url)?.head()
 }
 
 /// The whole file at `url`, in one request.
@@ -217,7 +223,7 @@ impl RemoteStorage {
     /// Opens the file at `url` (one request for its size).
     pub(crate) fn open(url: &str) -> Result<DynStorage> {
         let location = Location::new(url)?;
-        let len = location.size()?;
+        let len = location.head()?.size;
         Ok(Arc::new(RemoteStorage {
             location,
             len,

@@ -133,6 +133,7 @@ impl ExecutionPlan for DenseAggregateExec {
             gpu_fallbacks: MetricBuilder::new(&self.metrics).counter("gpu_fallbacks", partition),
             gpu_resident_blocks: MetricBuilder::new(&self.metrics)
                 .counter("gpu_resident_blocks", partition),
+            gpu_times: gpu_times(&self.metrics, partition),
         };
         let placement = self.placement;
         let work = executor::run(self.threads, move |token| {
@@ -166,6 +167,7 @@ struct Counters {
     gpu_fallbacks: Count,
     /// Blocks reduced from columns already on the GPU, without reading the files.
     gpu_resident_blocks: Count,
+    gpu_times: GpuTimes,
 }
 
 /// Runs the whole aggregation and builds the output batch.
@@ -233,8 +235,10 @@ fn run_task(
         len,
         position: (task.start - spec.ranges[0].0) * inner,
     };
-    let on_device = (placement.device == Device::Gpu)
-        .then(|| DeviceBlock::new(spec, path, &local, placement.resident_bytes));
+    let on_device = (placement.device == Device::Gpu).then(|| {
+        let bytes = placement.resident_bytes;
+        DeviceBlock::new(spec, path, &local, bytes, &counters.gpu_times)
+    });
     if let Some(device) = &on_device {
         match device.reduce_resident(&block, partial) {
             Ok(true) => {
@@ -303,7 +307,19 @@ fn run_task(
 }
 
 #[cfg(feature = "gpu")]
-use super::gpu::DeviceBlock;
+use super::gpu::{DeviceBlock, GpuTimes};
+
+#[cfg(feature = "gpu")]
+fn gpu_times(metrics: &ExecutionPlanMetricsSet, partition: usize) -> GpuTimes {
+    GpuTimes::new(metrics, partition)
+}
+
+/// Without the `gpu` feature there are no GPU times.
+#[cfg(not(feature = "gpu"))]
+type GpuTimes = ();
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_times(_: &ExecutionPlanMetricsSet, _: usize) -> GpuTimes {}
 
 /// Without the `gpu` feature nothing is placed on the GPU; this is never made.
 #[cfg(not(feature = "gpu"))]
@@ -311,7 +327,7 @@ struct DeviceBlock;
 
 #[cfg(not(feature = "gpu"))]
 impl DeviceBlock {
-    fn new(_: &DenseSpec, _: &str, _: &[(u64, u64)], _: u64) -> Self {
+    fn new(_: &DenseSpec, _: &str, _: &[(u64, u64)], _: u64, _: &GpuTimes) -> Self {
         Self
     }
 

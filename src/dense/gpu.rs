@@ -6,12 +6,13 @@
 //! block reduces it without reading the files or copying the values again. An error leaves
 //! the statistics untouched, so the caller can reduce the block on the CPU instead.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use datafusion::arrow::array::{Array, BooleanArray, Float32Array, RecordBatch};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::common::{DataFusionError, Result, exec_err};
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, Time};
 
 use super::kernel::{Block, GroupStats, Partial, Stats};
 use super::spec::DenseSpec;
@@ -19,20 +20,57 @@ use crate::gpu::buffer::upload;
 use crate::gpu::device::{Gpu, gpu};
 use crate::gpu::kernels::expression::{Translated, translate};
 use crate::gpu::kernels::grouped_reduce::reduce_on_device;
+use crate::gpu::kernels::{Timings, finish};
 use crate::gpu::resident::{self, ColumnKey, FileVersion, ResidentColumn};
+
+/// The upload, compute and download time of a plan's GPU reductions (`gpu_upload`,
+/// `gpu_compute`, `gpu_download` in `EXPLAIN ANALYZE`).
+#[derive(Clone)]
+pub(crate) struct GpuTimes {
+    upload: Time,
+    compute: Time,
+    download: Time,
+}
+
+impl GpuTimes {
+    pub(crate) fn new(metrics: &ExecutionPlanMetricsSet, partition: usize) -> Self {
+        let time = |name| MetricBuilder::new(metrics).subset_time(name, partition);
+        Self {
+            upload: time("gpu_upload"),
+            compute: time("gpu_compute"),
+            download: time("gpu_download"),
+        }
+    }
+
+    fn add(&self, timings: &Timings) {
+        self.upload.add_duration(timings.upload);
+        self.compute.add_duration(timings.compute);
+        self.download.add_duration(timings.download);
+    }
+}
 
 /// One block of a GPU dense aggregation: where its value columns are kept on the device.
 pub(crate) struct DeviceBlock {
     /// Per value column (in `value_schema` order), its key in the resident cache; `None`
-    /// where nothing is kept (an object store, or a limit of 0).
+    /// where nothing is kept (a file that cannot be stat'ed, or a limit of 0).
     keys: Vec<Option<ColumnKey>>,
     limit: u64,
+    /// Where the block's GPU time went, added to the plan's metrics when it is dropped.
+    timings: Mutex<Timings>,
+    times: GpuTimes,
 }
 
 impl DeviceBlock {
     /// The block of file `path` over `ranges` (local to the file), keeping up to `limit`
-    /// bytes of columns resident.
-    pub(crate) fn new(spec: &DenseSpec, path: &str, ranges: &[(u64, u64)], limit: u64) -> Self {
+    /// bytes of columns resident and adding its upload, compute and download times to
+    /// `times`.
+    pub(crate) fn new(
+        spec: &DenseSpec,
+        path: &str,
+        ranges: &[(u64, u64)],
+        limit: u64,
+        times: &GpuTimes,
+    ) -> Self {
         // One stat of the file per block, not per column.
         let file = (limit > 0).then(|| FileVersion::of(path)).flatten();
         let keys = spec
@@ -43,7 +81,16 @@ impl DeviceBlock {
                 Some(ColumnKey::new(file, spec.grid.read_identity(v), ranges))
             })
             .collect();
-        Self { keys, limit }
+        Self {
+            keys,
+            limit,
+            timings: Mutex::default(),
+            times: times.clone(),
+        }
+    }
+
+    fn timings(&self) -> std::sync::MutexGuard<'_, Timings> {
+        self.timings.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Reduces the whole block from columns already on the device, when every column is
@@ -69,7 +116,16 @@ impl DeviceBlock {
             let value = translated(input, spec)?;
             let used: Vec<&Arc<ResidentColumn>> =
                 value.columns.iter().map(|&k| &columns[k]).collect();
-            reduced.push(reduce(gpu, block, &value, &used, None, spec.ngroups)?);
+            let mut timings = self.timings();
+            reduced.push(reduce(
+                gpu,
+                block,
+                &value,
+                &used,
+                None,
+                spec.ngroups,
+                &mut timings,
+            )?);
         }
         block.count_rows(None, &mut partial.rows);
         for (parts, stats) in reduced.iter().zip(&mut partial.inputs) {
@@ -101,10 +157,12 @@ impl DeviceBlock {
                     column.data_type()
                 );
             };
-            columns.push(self.to_device(gpu, k, floats));
+            columns.push(self.to_device(gpu, k, floats)?);
         }
         let used: Vec<&Arc<ResidentColumn>> = columns.iter().collect();
-        for (g, part) in reduce(gpu, block, &value, &used, keep, stats.count.len())? {
+        let mut timings = self.timings();
+        let ngroups = stats.count.len();
+        for (g, part) in reduce(gpu, block, &value, &used, keep, ngroups, &mut timings)? {
             stats.add(g, &part);
         }
         Ok(())
@@ -112,20 +170,34 @@ impl DeviceBlock {
 
     /// Value column `k` on the device: the resident copy, or uploaded now (and kept when it
     /// has a key).
-    fn to_device(&self, gpu: &Gpu, k: usize, floats: &Float32Array) -> Arc<ResidentColumn> {
+    fn to_device(&self, gpu: &Gpu, k: usize, floats: &Float32Array) -> Result<Arc<ResidentColumn>> {
         let key = self.keys[k].as_ref();
         if let Some(column) = key.and_then(resident::get) {
-            return column;
+            return Ok(column);
         }
+        let buffer = self.timings().time(
+            |t| &mut t.upload,
+            || {
+                let buffer = upload(gpu, "values", floats.values());
+                finish(gpu)?;
+                Ok(buffer)
+            },
+        )?;
         let column = ResidentColumn {
-            buffer: upload(gpu, "values", floats.values()),
+            buffer,
             len: floats.len(),
             nulls: floats.logical_nulls(),
         };
-        match key {
+        Ok(match key {
             Some(key) => resident::insert(key.clone(), column, self.limit),
             None => Arc::new(column),
-        }
+        })
+    }
+}
+
+impl Drop for DeviceBlock {
+    fn drop(&mut self) {
+        self.times.add(&self.timings());
     }
 }
 
@@ -150,6 +222,7 @@ fn reduce(
     columns: &[&Arc<ResidentColumn>],
     keep: Option<&BooleanArray>,
     ngroups: usize,
+    timings: &mut Timings,
 ) -> Result<Vec<(usize, GroupStats)>> {
     let mut nulls: Option<NullBuffer> = None;
     for column in columns {
@@ -164,5 +237,5 @@ fn reduce(
         );
     }
     let buffers: Vec<&wgpu::Buffer> = columns.iter().map(|c| &c.buffer).collect();
-    reduce_on_device(gpu, &buffers, &value.wgsl, &codes, ngroups)
+    reduce_on_device(gpu, &buffers, &value.wgsl, &codes, ngroups, timings)
 }

@@ -1,10 +1,11 @@
 //! Device-resident columns: the f32 value columns a GPU dense aggregation uploads stay on
 //! the device for the next query that reads the same block, so a repeated or refined query
 //! neither reads the files nor copies the values again. Keyed by file (path, size and
-//! modification time: a changed file misses and its old columns are dropped), column (what
-//! the scan decodes, see [`Grid::read_identity`](crate::datasource::array::Grid)) and
-//! index box; bounded in bytes by `quiver.gpu_cache_bytes`, least recently used evicted
-//! first. Only local files are kept (an object store has no cheap modification stamp).
+//! modification time, and for an object store its ETag: a changed file misses and its old
+//! columns are dropped), column (what the scan decodes, see
+//! [`Grid::read_identity`](crate::datasource::array::Grid)) and index box; bounded in bytes by
+//! `quiver.gpu_cache_bytes`, least recently used evicted first. A local file is stat'ed, an
+//! object in a store asked for its metadata (one HEAD request), once per block.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
@@ -13,28 +14,37 @@ use std::time::SystemTime;
 use datafusion::arrow::buffer::NullBuffer;
 use wgpu::Buffer;
 
-use crate::datasource::remote::is_remote;
+use crate::datasource::remote::{self, is_remote};
 
-/// One version of a local file: a rewrite changes its size or modification time.
+/// One version of a file: a rewrite changes its size, modification time or ETag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct FileVersion {
     path: String,
     size: u64,
     modified: SystemTime,
+    /// The object store's ETag (`None` for local files and stores without one).
+    tag: Option<String>,
 }
 
 impl FileVersion {
-    /// The version of the local file `path` now; `None` for object stores and files that
-    /// cannot be stat'ed (nothing is kept for them).
+    /// The version of the file `path` now; `None` for files that cannot be stat'ed (nothing
+    /// is kept for them).
     pub(crate) fn of(path: &str) -> Option<Self> {
         if is_remote(path) {
-            return None;
+            let meta = remote::head(path).ok()?;
+            return Some(Self {
+                path: path.to_string(),
+                size: meta.size,
+                modified: SystemTime::from(meta.last_modified),
+                tag: meta.e_tag,
+            });
         }
         let meta = std::fs::metadata(path).ok()?;
         Some(Self {
             path: path.to_string(),
             size: meta.len(),
             modified: meta.modified().ok()?,
+            tag: None,
         })
     }
 }
@@ -211,7 +221,6 @@ mod tests {
         assert!(cache.get(&key(&[(0, 1)])).is_none());
         cache.insert(key(&[(0, 1)]), column(16), limit);
         assert_eq!((cache.entries.len(), cache.bytes), (1, 64));
-        assert!(FileVersion::of("http://host/a.nc").is_none());
         assert!(FileVersion::of(&format!("{path}.missing")).is_none());
     }
 }

@@ -303,6 +303,9 @@ async fn columns_stay_on_the_gpu_until_the_file_changes() {
     assert_eq!(metric(&first, "gpu_resident_blocks"), 0, "{first}");
     let blocks = metric(&first, "blocks");
     assert!(blocks > 0, "{first}");
+    for time in ["gpu_upload=", "gpu_compute=", "gpu_download="] {
+        assert!(first.contains(time), "no {time} in {first}");
+    }
     let again = analyze(&engine, &sql).await;
     assert_eq!(metric(&again, "gpu_resident_blocks"), blocks, "{again}");
     assert_eq!(metric(&again, "gpu_fallbacks"), 0, "{again}");
@@ -335,4 +338,66 @@ async fn columns_stay_on_the_gpu_until_the_file_changes() {
         assert_eq!(metric(&analyzed, "gpu_resident_blocks"), 0, "{analyzed}");
         assert_eq!(metric(&analyzed, "gpu_fallbacks"), 0, "{analyzed}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn columns_of_files_over_http_stay_on_the_gpu_until_they_change() {
+    if !adapter() {
+        return;
+    }
+    let Some(data) = crate::netcdf::course_data() else {
+        return;
+    };
+    if !crate::clients::runs("nginx", &["-v"], "apt-get install nginx-light") {
+        return;
+    }
+    let copy = tempfile::tempdir().unwrap();
+    let file = copy.path().join("tas.nc");
+    std::fs::copy(data.join("tas1840.nc"), &file).unwrap();
+    let size = std::fs::metadata(&file).unwrap().len();
+    let dir = crate::object_store::served(&[("tas.nc", file.clone())]);
+    let server = crate::object_store::nginx(dir.path(), &dir.path().join("www"));
+    let sql = format!(
+        "SELECT date_part('month', time) AS m, avg(tas) AS a, max(tas) AS hi, stddev(tas) AS sd \
+         FROM 'http://{}/tas.nc' GROUP BY 1 ORDER BY 1",
+        server.addr
+    );
+    let fetched = || -> u64 {
+        let log = crate::object_store::take_log(dir.path());
+        log.iter()
+            .filter(|r| r.method == "GET")
+            .map(|r| r.bytes)
+            .sum()
+    };
+    let engine = quiver::Engine::builder()
+        .option("quiver.gpu", "on")
+        .build()
+        .unwrap();
+    let first = analyze(&engine, &sql).await;
+    assert_eq!(metric(&first, "gpu_resident_blocks"), 0, "{first}");
+    let blocks = metric(&first, "blocks");
+    assert!(blocks > 0 && fetched() >= size, "{first}");
+    // Again: every block from the device; only the file's metadata is fetched.
+    let again = analyze(&engine, &sql).await;
+    assert_eq!(metric(&again, "gpu_resident_blocks"), blocks, "{again}");
+    assert_eq!(metric(&again, "gpu_fallbacks"), 0, "{again}");
+    let metadata = fetched();
+    assert!(
+        metadata * 5 < size,
+        "a resident query fetched {metadata} of {size} bytes"
+    );
+    gpu_agrees(&sql, 2).await;
+
+    // Another year in the same file (a new modification time and ETag): read again.
+    std::fs::copy(data.join("tas1841.nc"), &file).unwrap();
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let changed = analyze(&engine, &sql).await;
+    assert_eq!(metric(&changed, "gpu_resident_blocks"), 0, "{changed}");
+    gpu_agrees(&sql, 2).await;
 }

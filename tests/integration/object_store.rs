@@ -100,16 +100,16 @@ fn is_root() -> bool {
 
 /// One request of nginx's log.
 #[derive(Debug)]
-struct Request {
-    method: String,
+pub(crate) struct Request {
+    pub(crate) method: String,
     path: String,
     status: u16,
-    bytes: u64,
+    pub(crate) bytes: u64,
     range: String,
 }
 
 /// The requests logged so far, emptying the log.
-fn take_log(dir: &Path) -> Vec<Request> {
+pub(crate) fn take_log(dir: &Path) -> Vec<Request> {
     let log = dir.join("access.log");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     std::fs::write(&log, "").unwrap();

@@ -36,7 +36,7 @@ use crate::dense::kernel::GroupStats;
 use crate::gpu::buffer::{pack, read, scoped, uniform, upload, zeroed};
 use crate::gpu::device::Gpu;
 use crate::gpu::kernels::expression::PLAIN;
-use crate::gpu::kernels::{Real, bind, pipeline};
+use crate::gpu::kernels::{Real, Timings, bind, finish, pipeline};
 
 /// A code that no group takes.
 pub(crate) const SKIP: u32 = u32::MAX;
@@ -99,25 +99,34 @@ pub(crate) fn reduce(
     ngroups: usize,
 ) -> Result<Vec<(usize, GroupStats)>> {
     let values = upload(gpu, "values", values);
-    reduce_on_device(gpu, &[&values], PLAIN, codes, ngroups)
+    reduce_on_device(
+        gpu,
+        &[&values],
+        PLAIN,
+        codes,
+        ngroups,
+        &mut Timings::default(),
+    )
 }
 
 /// [`reduce`] of the values `value` (WGSL from
 /// [`translate`](crate::gpu::kernels::expression::translate)) computes from `columns`,
 /// buffers on the device with `codes.len()` f32 values each (uploaded for the call, or
 /// kept there by [`resident`](crate::gpu::resident)): only the codes are uploaded; several
-/// columns are packed one after another by a copy on the device.
+/// columns are packed one after another by a copy on the device. Adds the time spent
+/// uploading the codes, computing and reading the results back to `timings`.
 pub(crate) fn reduce_on_device(
     gpu: &'static Gpu,
     columns: &[&Buffer],
     value: &str,
     codes: &[u32],
     ngroups: usize,
+    timings: &mut Timings,
 ) -> Result<Vec<(usize, GroupStats)>> {
     if gpu.info.f64 {
-        reduce_in::<f64>(gpu, columns, value, codes, ngroups)
+        reduce_in::<f64>(gpu, columns, value, codes, ngroups, timings)
     } else {
-        reduce_in::<f32>(gpu, columns, value, codes, ngroups)
+        reduce_in::<f32>(gpu, columns, value, codes, ngroups, timings)
     }
 }
 
@@ -128,6 +137,7 @@ fn reduce_in<T: Real>(
     value: &str,
     codes: &[u32],
     ngroups: usize,
+    timings: &mut Timings,
 ) -> Result<Vec<(usize, GroupStats)>> {
     if columns.is_empty() {
         return exec_err!("grouped reduce: a value must read at least one column");
@@ -162,7 +172,8 @@ fn reduce_in<T: Real>(
                 &packed
             }
         };
-        reduce_chunk::<T>(gpu, &pipelines::<T>(gpu, value)?, columns, codes, ngroups)
+        let p = pipelines::<T>(gpu, value)?;
+        reduce_chunk::<T>(gpu, &p, columns, codes, ngroups, timings)
     })
 }
 
@@ -174,6 +185,7 @@ fn reduce_chunk<T: Real>(
     columns: &Buffer,
     codes: &[u32],
     ngroups: usize,
+    timings: &mut Timings,
 ) -> Result<Vec<(usize, GroupStats)>> {
     if let Some(bad) = codes
         .iter()
@@ -186,18 +198,22 @@ fn reduce_chunk<T: Real>(
         work.div_ceil(WORKGROUP)
             .clamp(1, gpu.info.max_workgroups_per_dimension)
     };
-    let codes_buf = upload(gpu, "codes", codes);
-    let counts = zeroed(gpu, "counts", ngroups as u64 * 4);
-    let ranks = zeroed(gpu, "ranks", n as u64 * 4);
-    let params = uniform(
-        gpu,
-        "params",
-        &Params {
-            n,
-            segments: 0,
-            pad: [0; 2],
+    let (codes_buf, counts, ranks, params) = timings.time(
+        |t| &mut t.upload,
+        || {
+            let codes_buf = upload(gpu, "codes", codes);
+            let counts = zeroed(gpu, "counts", ngroups as u64 * 4);
+            let ranks = zeroed(gpu, "ranks", n as u64 * 4);
+            let params = Params {
+                n,
+                segments: 0,
+                pad: [0; 2],
+            };
+            let params = uniform(gpu, "params", &params);
+            finish(gpu)?;
+            Ok((codes_buf, counts, ranks, params))
         },
-    );
+    )?;
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     {
         let group = bind(
@@ -211,7 +227,8 @@ fn reduce_chunk<T: Real>(
         pass.dispatch_workgroups(wide(n), 1, 1);
     }
     gpu.queue.submit([encoder.finish()]);
-    let sizes: Vec<u32> = read(gpu, &counts, ngroups)?;
+    timings.time(|t| &mut t.compute, || finish(gpu))?;
+    let sizes: Vec<u32> = timings.time(|t| &mut t.download, || read(gpu, &counts, ngroups))?;
 
     // Offsets of the groups in group order, and their segments.
     let mut offsets = Vec::with_capacity(ngroups);
@@ -235,23 +252,24 @@ fn reduce_chunk<T: Real>(
     if segments.is_empty() {
         return Ok(Vec::new());
     }
-    let params = uniform(
-        gpu,
-        "params",
-        &Params {
-            n,
-            segments: segments.len() as u32,
-            pad: [0; 2],
+    let (params, offsets_buf, sorted, segments_buf, partials) = timings.time(
+        |t| &mut t.upload,
+        || {
+            let params = Params {
+                n,
+                segments: segments.len() as u32,
+                pad: [0; 2],
+            };
+            let params = uniform(gpu, "params", &params);
+            let offsets_buf = upload(gpu, "offsets", &offsets);
+            let sorted = zeroed(gpu, "sorted", total as u64 * 4);
+            let segments_buf = upload(gpu, "segments", &segments);
+            let bytes = (segments.len() * partial_size::<T>()) as u64;
+            let partials = zeroed(gpu, "partials", bytes);
+            finish(gpu)?;
+            Ok((params, offsets_buf, sorted, segments_buf, partials))
         },
-    );
-    let offsets_buf = upload(gpu, "offsets", &offsets);
-    let sorted = zeroed(gpu, "sorted", total as u64 * 4);
-    let segments_buf = upload(gpu, "segments", &segments);
-    let partials = zeroed(
-        gpu,
-        "partials",
-        (segments.len() * partial_size::<T>()) as u64,
-    );
+    )?;
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     {
         let group = bind(
@@ -289,7 +307,9 @@ fn reduce_chunk<T: Real>(
         pass.dispatch_workgroups(workgroups, 1, 1);
     }
     gpu.queue.submit([encoder.finish()]);
-    let partials: Vec<u8> = read(gpu, &partials, segments.len() * partial_size::<T>())?;
+    timings.time(|t| &mut t.compute, || finish(gpu))?;
+    let bytes = segments.len() * partial_size::<T>();
+    let partials: Vec<u8> = timings.time(|t| &mut t.download, || read(gpu, &partials, bytes))?;
     Ok(segments
         .iter()
         .zip(partials.chunks_exact(partial_size::<T>()))
@@ -370,7 +390,9 @@ mod tests {
     fn on_gpu<T: Real>(g: &'static Gpu, values: &[f32], codes: &[u32], ngroups: usize) -> Stats {
         let mut s = Stats::new(Needs::REDUCTIONS, ngroups);
         let values = upload(g, "values", values);
-        for (group, part) in reduce_in::<T>(g, &[&values], PLAIN, codes, ngroups).unwrap() {
+        let mut timings = Timings::default();
+        let parts = reduce_in::<T>(g, &[&values], PLAIN, codes, ngroups, &mut timings);
+        for (group, part) in parts.unwrap() {
             s.add(group, &part);
         }
         s
@@ -518,7 +540,14 @@ mod tests {
             .collect();
         let (da, db) = (upload(g, "a", &a), upload(g, "b", &b));
         let mut got = Stats::new(Needs::REDUCTIONS, 7);
-        let parts = reduce_on_device(g, &[&da, &db], "(col(0u, i) - col(1u, i))", &codes, 7);
+        let parts = reduce_on_device(
+            g,
+            &[&da, &db],
+            "(col(0u, i) - col(1u, i))",
+            &codes,
+            7,
+            &mut Timings::default(),
+        );
         for (group, part) in parts.unwrap() {
             got.add(group, &part);
         }
