@@ -36,6 +36,12 @@ struct Cli {
     /// Print the GPU adapter, its limits and capabilities, then exit (status 1 without one).
     #[arg(long)]
     gpu_info: bool,
+    /// Measure from how many values a dense aggregation is faster on the GPU (sizes up to
+    /// MAX_VALUES, default 16777216), print the times and the `quiver.gpu_min_values` to
+    /// set, then exit.
+    #[cfg(feature = "gpu")]
+    #[arg(long, value_name = "MAX_VALUES", num_args = 0..=1, default_missing_value = "16777216")]
+    gpu_calibrate: Option<u64>,
     /// Run queries on the Ballista cluster whose scheduler is at ADDR (host:port).
     #[cfg(feature = "cluster")]
     #[arg(long, value_name = "ADDR")]
@@ -93,6 +99,12 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 async fn run_async(cli: Cli) -> Result<()> {
+    #[cfg(feature = "gpu")]
+    if let Some(max_values) = cli.gpu_calibrate {
+        let progress = |step: &str| eprintln!("{step} ...");
+        print!("{}", quiver::gpu::calibrate(max_values, progress).await?);
+        return Ok(());
+    }
     let mut builder = Engine::builder();
     if let Some(n) = cli.threads {
         builder = builder.target_partitions(n);

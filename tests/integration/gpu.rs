@@ -220,6 +220,10 @@ fn without_an_adapter_auto_runs_on_cpu_and_on_is_an_error() {
         stderr.starts_with("Error: no GPU adapter found: "),
         "{stderr}"
     );
+    let calibrate = quiver_without_adapter(&["--gpu-calibrate"]);
+    let stderr = String::from_utf8_lossy(&calibrate.stderr);
+    assert_eq!(calibrate.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no GPU adapter to calibrate: "), "{stderr}");
     let dot = quiver_without_adapter(&["-c", ".gpu"]);
     assert!(dot.status.success());
     assert!(String::from_utf8_lossy(&dot.stdout).starts_with("no GPU adapter found: "));
@@ -246,6 +250,52 @@ fn gpu_info_describes_the_adapter() {
             assert!(text.contains(field), "{args:?}: {text}");
         }
     }
+}
+
+/// `quiver --gpu-calibrate` times a dense aggregation at each size on the CPU, on the GPU
+/// reading the file and on the GPU over resident columns, and concludes; without an adapter,
+/// or with too small a size, it fails saying why.
+#[test]
+fn calibration_times_each_size_and_concludes() {
+    if !adapter() {
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["--gpu-calibrate", "262144"])
+        .output()
+        .expect("quiver runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.contains("cpu ms"), "{text}");
+    for values in ["65536", "262144"] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{values} ")))
+            .unwrap_or_else(|| panic!("no line for {values}: {text}"));
+        let times: Vec<f64> = line
+            .split_whitespace()
+            .skip(1)
+            .map(|t| t.parse().unwrap())
+            .collect();
+        assert!(times.len() == 3 && times.iter().all(|t| *t > 0.0), "{line}");
+    }
+    assert!(
+        text.contains("SET quiver.gpu_min_values = ") || text.contains("was not faster"),
+        "{text}"
+    );
+    let software = !quiver::gpu::info().unwrap().hardware;
+    assert_eq!(text.contains("is a software adapter"), software, "{text}");
+
+    let small = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["--gpu-calibrate", "1000"])
+        .output()
+        .expect("quiver runs");
+    let stderr = String::from_utf8_lossy(&small.stderr);
+    assert_eq!(small.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("at least 65536 values, not 1000"),
+        "{stderr}"
+    );
 }
 
 #[test]
