@@ -18,13 +18,14 @@ use super::kernel::{Block, GroupStats, Partial, Stats};
 use super::spec::DenseSpec;
 use crate::gpu::buffer::upload;
 use crate::gpu::device::{Gpu, gpu};
+use crate::gpu::kernels::Timings;
 use crate::gpu::kernels::expression::{Translated, translate};
 use crate::gpu::kernels::grouped_reduce::reduce_on_device;
-use crate::gpu::kernels::{Timings, finish};
 use crate::gpu::resident::{self, ColumnKey, FileVersion, ResidentColumn};
 
 /// The upload, compute and download time of a plan's GPU reductions (`gpu_upload`,
-/// `gpu_compute`, `gpu_download` in `EXPLAIN ANALYZE`).
+/// `gpu_compute`, `gpu_download` in `EXPLAIN ANALYZE`), summed over blocks that run on
+/// several threads at once (so the sum may exceed the wall time).
 #[derive(Clone)]
 pub(crate) struct GpuTimes {
     upload: Time,
@@ -177,11 +178,7 @@ impl DeviceBlock {
         }
         let buffer = self.timings().time(
             |t| &mut t.upload,
-            || {
-                let buffer = upload(gpu, "values", floats.values());
-                finish(gpu)?;
-                Ok(buffer)
-            },
+            || Ok(upload(gpu, "values", floats.values())),
         )?;
         let column = ResidentColumn {
             buffer,

@@ -114,7 +114,10 @@ pub(crate) fn reduce(
 /// buffers on the device with `codes.len()` f32 values each (uploaded for the call, or
 /// kept there by [`resident`](crate::gpu::resident)): only the codes are uploaded; several
 /// columns are packed one after another by a copy on the device. Adds the time spent
-/// uploading the codes, computing and reading the results back to `timings`.
+/// uploading the codes, computing and reading the results back to `timings`: uploads are
+/// the host's copies into buffers, without a wait (the copies to the device finish with the
+/// next submission, inside the compute wait), so that concurrent blocks do not stall on
+/// each other's work.
 pub(crate) fn reduce_on_device(
     gpu: &'static Gpu,
     columns: &[&Buffer],
@@ -210,7 +213,6 @@ fn reduce_chunk<T: Real>(
                 pad: [0; 2],
             };
             let params = uniform(gpu, "params", &params);
-            finish(gpu)?;
             Ok((codes_buf, counts, ranks, params))
         },
     )?;
@@ -266,7 +268,6 @@ fn reduce_chunk<T: Real>(
             let segments_buf = upload(gpu, "segments", &segments);
             let bytes = (segments.len() * partial_size::<T>()) as u64;
             let partials = zeroed(gpu, "partials", bytes);
-            finish(gpu)?;
             Ok((params, offsets_buf, sorted, segments_buf, partials))
         },
     )?;
