@@ -9,7 +9,9 @@
 //! offsets and cuts every group into segments of at most [`SEGMENT`] values, a scatter pass
 //! puts the values in group order, and one workgroup per segment reduces it — count, sum,
 //! min, max, then the sums of deviations from the segment's own mean (two passes, so the
-//! variance is stable far from zero). The host merges the segments of a group in f64 with
+//! variance is stable far from zero); a segment of at most [`SMALL`] values is reduced the
+//! same way by one invocation, in order, so that many small groups (a grid mean over few
+//! time steps) do not each take a workgroup. The host merges the segments of a group in f64 with
 //! Chan's formula ([`Stats::add`](crate::dense::kernel::Stats::add)).
 //!
 //! Conventions, as the CPU kernel: a value whose code is [`SKIP`] (filtered out or NULL) is
@@ -19,8 +21,9 @@
 //! Precision: the values are f32 (f64 variables stay on the CPU: the placement keeps such
 //! aggregations there); sums, means and deviations accumulate in f64 on adapters with
 //! `SHADER_F64` and in f32 elsewhere, within a segment (each thread ≤ 16 values, then a
-//! 256-way tree); segments merge on the host in f64. No compensated summation: a segment's
-//! f32 error is already bounded by (16 + 8 + 1)·u·Σ|x| with u = 2⁻²⁴.
+//! 256-way tree; or one invocation over ≤ 64 values); segments merge on the host in f64. No
+//! compensated summation: a segment's f32 error is already bounded by (16 + 8 + 1)·u·Σ|x|
+//! (64·u·Σ|x| for a small one) with u = 2⁻²⁴.
 //!
 //! Tolerance against the CPU's f64 accumulation: in f32, |gpu − cpu| ≤ 1e-5 · Σ|x| for the
 //! sum and 1e-5 relative for mean and variance of a group, and values beyond ±1.8e19 can
@@ -44,13 +47,19 @@ pub(crate) const SKIP: u32 = u32::MAX;
 const SEGMENT: u32 = 4096;
 /// Invocations per workgroup (as in the shader).
 const WORKGROUP: u32 = 256;
+/// The most values of a segment one invocation reduces alone, in order (as in the shader):
+/// many small groups then take an invocation each instead of a workgroup each.
+const SMALL: u32 = 64;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
     n: u32,
     segments: u32,
-    pad: [u32; 2],
+    /// Segments of more than [`SMALL`] values (a workgroup each; the others one invocation
+    /// each).
+    large_segments: u32,
+    pad: u32,
 }
 
 #[repr(C)]
@@ -72,9 +81,11 @@ struct Pipelines {
     histogram: ComputePipeline,
     scatter: ComputePipeline,
     reduce: ComputePipeline,
+    reduce_small: ComputePipeline,
 }
 
-/// The three passes, the scatter computing each value as `value` (WGSL over `col`, see
+/// The passes (histogram, scatter, reduce of large and of small segments), the scatter
+/// computing each value as `value` (WGSL over `col`, see
 /// `expression.rs`).
 fn pipelines<T: Real>(gpu: &Gpu, value: &str) -> Result<Pipelines> {
     let source = include_str!("grouped_reduce.wgsl");
@@ -84,6 +95,7 @@ fn pipelines<T: Real>(gpu: &Gpu, value: &str) -> Result<Pipelines> {
         histogram: entry(&plain, "histogram")?,
         scatter: entry(&source.replace("VALUE", value), "scatter")?,
         reduce: entry(&plain, "reduce")?,
+        reduce_small: entry(&plain, "reduce_small")?,
     })
 }
 
@@ -210,7 +222,8 @@ fn reduce_chunk<T: Real>(
             let params = Params {
                 n,
                 segments: 0,
-                pad: [0; 2],
+                large_segments: 0,
+                pad: 0,
             };
             let params = uniform(gpu, "params", &params);
             Ok((codes_buf, counts, ranks, params))
@@ -254,21 +267,35 @@ fn reduce_chunk<T: Real>(
     if segments.is_empty() {
         return Ok(Vec::new());
     }
-    let (params, offsets_buf, sorted, segments_buf, partials) = timings.time(
+    let large: Vec<u32> = (0u32..)
+        .zip(&segments)
+        .filter(|(_, s)| s.end - s.start > SMALL)
+        .map(|(i, _)| i)
+        .collect();
+    let (params, offsets_buf, sorted, segments_buf, large_buf, partials) = timings.time(
         |t| &mut t.upload,
         || {
             let params = Params {
                 n,
                 segments: segments.len() as u32,
-                pad: [0; 2],
+                large_segments: large.len() as u32,
+                pad: 0,
             };
             let params = uniform(gpu, "params", &params);
             let offsets_buf = upload(gpu, "offsets", &offsets);
             let sorted = zeroed(gpu, "sorted", total as u64 * 4);
             let segments_buf = upload(gpu, "segments", &segments);
+            let large_buf = (!large.is_empty()).then(|| upload(gpu, "large", &large));
             let bytes = (segments.len() * partial_size::<T>()) as u64;
             let partials = zeroed(gpu, "partials", bytes);
-            Ok((params, offsets_buf, sorted, segments_buf, partials))
+            Ok((
+                params,
+                offsets_buf,
+                sorted,
+                segments_buf,
+                large_buf,
+                partials,
+            ))
         },
     )?;
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
@@ -290,22 +317,28 @@ fn reduce_chunk<T: Real>(
         pass.set_bind_group(0, &group, &[]);
         pass.dispatch_workgroups(wide(n), 1, 1);
     }
-    {
-        let group = bind(
-            gpu,
-            &p.reduce,
-            &[
-                (0, &params),
-                (6, &sorted),
-                (7, &segments_buf),
-                (8, &partials),
-            ],
-        );
+    let reduced = [
+        (0, &params),
+        (6, &sorted),
+        (7, &segments_buf),
+        (8, &partials),
+    ];
+    if let Some(large_buf) = &large_buf {
+        let mut buffers = reduced.to_vec();
+        buffers.push((9, large_buf));
+        let group = bind(gpu, &p.reduce, &buffers);
         let mut pass = encoder.begin_compute_pass(&Default::default());
         pass.set_pipeline(&p.reduce);
         pass.set_bind_group(0, &group, &[]);
-        let workgroups = (segments.len() as u32).clamp(1, gpu.info.max_workgroups_per_dimension);
+        let workgroups = (large.len() as u32).clamp(1, gpu.info.max_workgroups_per_dimension);
         pass.dispatch_workgroups(workgroups, 1, 1);
+    }
+    if large.len() < segments.len() {
+        let group = bind(gpu, &p.reduce_small, &reduced);
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&p.reduce_small);
+        pass.set_bind_group(0, &group, &[]);
+        pass.dispatch_workgroups(wide(segments.len() as u32), 1, 1);
     }
     gpu.queue.submit([encoder.finish()]);
     timings.time(|t| &mut t.compute, || finish(gpu))?;
@@ -477,6 +510,30 @@ mod tests {
             let (values, codes) = input(n, ngroups, n as u64 * 31 + ngroups as u64);
             check(g, &values, &codes, ngroups);
         }
+    }
+
+    /// Groups of 1 to 64 values (one invocation each), of 65 and 300 (a workgroup each) and
+    /// of 9,000 (three segments) in one call, in both accumulation precisions the adapter has.
+    #[test]
+    fn small_and_large_segments_in_one_call() {
+        let Some(g) = gpu_or_skip() else { return };
+        let sizes = [1, 2, 63, 64, 65, 300, 9_000, 7, 0, 64];
+        let mut values = Vec::new();
+        let mut codes = Vec::new();
+        let mut rng = Rng(11);
+        for (group, size) in sizes.iter().enumerate() {
+            for _ in 0..*size {
+                values.push(1e4 + (rng.below(2_000) as f32 - 1_000.0) / 8.0);
+                codes.push(group as u32);
+            }
+        }
+        // Interleaved, as a block's codes are.
+        let order: Vec<usize> = (0..values.len())
+            .map(|i| (i * 7919) % values.len())
+            .collect();
+        let values: Vec<f32> = order.iter().map(|&i| values[i]).collect();
+        let codes: Vec<u32> = order.iter().map(|&i| codes[i]).collect();
+        check(g, &values, &codes, sizes.len());
     }
 
     #[test]

@@ -1,20 +1,25 @@
 alias real = f32; // the accumulators: f64 where the adapter has it (kernels/mod.rs)
 // Dense grouped reduction (see grouped_reduce.rs): values with a group code each are
 // counted into groups (histogram, giving each value its rank in its group), scattered into
-// group order, and every segment of a group (at most SEGMENT values) is reduced by one
-// workgroup: count, sum, min, max, and the sums of deviations from the segment's mean.
+// group order, and every segment of a group (at most SEGMENT values) is reduced: one of more
+// than SMALL values by a workgroup (`reduce`), a smaller one by a single invocation
+// (`reduce_small`, so that many small groups do not each occupy a workgroup): count, sum,
+// min, max, and the sums of deviations from the segment's mean.
 // Values are f32; sums, the mean and the deviations accumulate in `real`. The scatter pass
 // computes each value from the columns read (`value_at`, kernel 2: expression.rs).
 
 const WORKGROUP: u32 = 256u;
+// The most values one invocation reduces alone, in order (grouped_reduce.rs: SMALL).
+const SMALL: u32 = 64u;
 // A value no group takes (filtered out or NULL).
 const SKIP: u32 = 0xffffffffu;
 
 struct Params {
     n: u32,
     segments: u32,
-    _pad0: u32,
-    _pad1: u32,
+    // How many segments have more than SMALL values (listed in `large`).
+    large_segments: u32,
+    _pad: u32,
 }
 
 struct Segment {
@@ -46,6 +51,8 @@ struct Partial {
 @group(0) @binding(6) var<storage, read_write> sorted: array<f32>;
 @group(0) @binding(7) var<storage, read> segments: array<Segment>;
 @group(0) @binding(8) var<storage, read_write> partials: array<Partial>;
+// The segments of more than SMALL values, by index.
+@group(0) @binding(9) var<storage, read> large: array<u32>;
 
 // Each value's rank in its group; counts[g] ends as the group's size.
 @compute @workgroup_size(256)
@@ -93,12 +100,14 @@ var<workgroup> w_min: array<u32, 256>;
 var<workgroup> w_max: array<u32, 256>;
 var<workgroup> w_s2: array<real, 256>;
 
-// One workgroup per segment (looping when there are more segments than workgroups).
+// One workgroup per segment of more than SMALL values (looping when there are more such
+// segments than workgroups).
 @compute @workgroup_size(256)
 fn reduce(@builtin(local_invocation_index) lid: u32,
           @builtin(workgroup_id) wid: vec3<u32>,
           @builtin(num_workgroups) groups: vec3<u32>) {
-    for (var s = wid.x; s < params.segments; s += groups.x) {
+    for (var j = wid.x; j < params.large_segments; j += groups.x) {
+        let s = large[j];
         let seg = segments[s];
         // Pass 1: count, sum, min (NaN only when nothing else), max (total order).
         var count = 0u;
@@ -155,6 +164,41 @@ fn reduce(@builtin(local_invocation_index) lid: u32,
             partials[s] = Partial(total, mean, w_sum[0], w_s2[0], n, w_min[0], w_max[0], 0u);
         }
         workgroupBarrier();
+    }
+}
+
+// One invocation per segment of at most SMALL values, the same two passes in order.
+@compute @workgroup_size(256)
+fn reduce_small(@builtin(global_invocation_id) gid: vec3<u32>,
+                @builtin(num_workgroups) groups: vec3<u32>) {
+    let stride = groups.x * WORKGROUP;
+    for (var s = gid.x; s < params.segments; s += stride) {
+        let seg = segments[s];
+        if seg.end - seg.start > SMALL {
+            continue;
+        }
+        var sum = real(0);
+        var lo = 0xffffffffu;
+        var hi = 0u;
+        for (var i = seg.start; i < seg.end; i += 1u) {
+            let x = sorted[i];
+            sum += real(x);
+            let k = total_key(x);
+            hi = max(hi, k);
+            if !is_nan(x) {
+                lo = min(lo, k);
+            }
+        }
+        let n = seg.end - seg.start;
+        let mean = sum / real(n);
+        var s1 = real(0);
+        var s2 = real(0);
+        for (var i = seg.start; i < seg.end; i += 1u) {
+            let d = real(sorted[i]) - mean;
+            s1 += d;
+            s2 += d * d;
+        }
+        partials[s] = Partial(sum, mean, s1, s2, n, lo, hi, 0u);
     }
 }
 
