@@ -36,7 +36,9 @@ pub(crate) fn client_state(state: SessionState, scheduler: &str) -> Result<Sessi
 /// The scheduler's session for one client session's `config`: quiver's, planning with
 /// DataFusion's generic operators, each quiver scan under a `ScanPartitionsExec` so that a
 /// task reads only its own partitions. The dense aggregation stays local: it is a single
-/// operator over a whole grid, which a Ballista stage cannot split into tasks.
+/// operator over a whole grid, which a Ballista stage cannot split into tasks. So does GPU
+/// placement (`quiver.gpu`): its operators hold device state no codec sends, and the
+/// scheduler need not have a GPU; the executors compute on their CPUs.
 pub(crate) fn scheduler_state(config: SessionConfig) -> Result<SessionState> {
     // Ballista's adaptive planner replans every stage with its own physical optimizer rules
     // and would drop `ScanPartitionsRule` (each task would then read every partition of a
@@ -45,6 +47,7 @@ pub(crate) fn scheduler_state(config: SessionConfig) -> Result<SessionState> {
     config
         .options_mut()
         .set("quiver.dense_aggregate", "false")?;
+    config.options_mut().set("quiver.gpu", "off")?;
     let runtime = with_remote_stores(RuntimeEnvBuilder::new()).build_arc()?;
     let state = quiver_state(config, runtime, None)?;
     let rules = ballista_core::optimizer::with_ballista_optimizer_rules(state.optimizers());

@@ -199,6 +199,20 @@ async fn quiver_functions_run_on_the_cluster() {
     for sql in queries {
         assert_same(&local, &cluster, sql).await;
     }
+    // GPU placement is local: with quiver.gpu = 'on' the cluster's executors fit on their
+    // CPUs (the scheduler plans with the GPU off), with the same answers.
+    let on_gpu = Engine::builder()
+        .option("quiver.gpu", "on")
+        .cluster(scheduler.address().to_string())
+        .build()
+        .unwrap();
+    let list = "SELECT g, round(f['params']['a'], 9), round(f['params']['b'], 9) FROM (\
+                SELECT g, list_curve_fit('linear', xs, ys) AS f FROM (VALUES \
+                ('a', [1, 2, 3, 4], [3, 5, 7, 9.5]), ('b', [1, 2, 4], [2, 4, 8])) t(g, xs, ys)) \
+                ORDER BY g";
+    for sql in [queries[0], list] {
+        assert_same(&local, &on_gpu, sql).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -49,13 +49,27 @@ fn close(a: &Cell, b: &Cell, tolerance: f64) -> bool {
     }
 }
 
-/// The `EXPLAIN ANALYZE` text of `sql` with `quiver.gpu = 'on'`.
-pub(crate) async fn analyze_on_gpu(sql: &str) -> String {
-    let engine = quiver::Engine::builder()
+/// A session with `quiver.gpu = 'on'`.
+fn gpu_engine() -> quiver::Engine {
+    quiver::Engine::builder()
         .option("quiver.gpu", "on")
         .build()
-        .unwrap();
-    analyze(&engine, sql).await
+        .unwrap()
+}
+
+/// The `EXPLAIN ANALYZE` text of `sql` with `quiver.gpu = 'on'`.
+pub(crate) async fn analyze_on_gpu(sql: &str) -> String {
+    analyze(&gpu_engine(), sql).await
+}
+
+/// The first GPU run of `sql` (nothing of it on the device yet): its `EXPLAIN ANALYZE` text
+/// and how many blocks it read.
+async fn first_gpu_run(engine: &quiver::Engine, sql: &str) -> (String, u64) {
+    let first = analyze(engine, sql).await;
+    assert_eq!(metric(&first, "gpu_resident_blocks"), 0, "{first}");
+    let blocks = metric(&first, "blocks");
+    assert!(blocks > 0, "{first}");
+    (first, blocks)
 }
 
 /// The `EXPLAIN ANALYZE` text of `sql` on `engine`.
@@ -345,14 +359,8 @@ async fn columns_stay_on_the_gpu_until_the_file_changes() {
         "SELECT date_part('month', time) AS m, avg(tas) AS a, max(tas) AS hi, stddev(tas) AS sd \
          FROM {from} GROUP BY 1 ORDER BY 1"
     );
-    let engine = quiver::Engine::builder()
-        .option("quiver.gpu", "on")
-        .build()
-        .unwrap();
-    let first = analyze(&engine, &sql).await;
-    assert_eq!(metric(&first, "gpu_resident_blocks"), 0, "{first}");
-    let blocks = metric(&first, "blocks");
-    assert!(blocks > 0, "{first}");
+    let engine = gpu_engine();
+    let (first, blocks) = first_gpu_run(&engine, &sql).await;
     for time in ["gpu_upload=", "gpu_compute=", "gpu_download="] {
         assert!(first.contains(time), "no {time} in {first}");
     }
@@ -419,14 +427,9 @@ async fn columns_of_files_over_http_stay_on_the_gpu_until_they_change() {
             .map(|r| r.bytes)
             .sum()
     };
-    let engine = quiver::Engine::builder()
-        .option("quiver.gpu", "on")
-        .build()
-        .unwrap();
-    let first = analyze(&engine, &sql).await;
-    assert_eq!(metric(&first, "gpu_resident_blocks"), 0, "{first}");
-    let blocks = metric(&first, "blocks");
-    assert!(blocks > 0 && fetched() >= size, "{first}");
+    let engine = gpu_engine();
+    let (first, blocks) = first_gpu_run(&engine, &sql).await;
+    assert!(fetched() >= size, "{first}");
     // Again: every block from the device; only the file's metadata is fetched.
     let again = analyze(&engine, &sql).await;
     assert_eq!(metric(&again, "gpu_resident_blocks"), blocks, "{again}");

@@ -94,6 +94,22 @@ fn is_nan(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
 
+// The first pass's state over some values: count, sum, min and max keys.
+struct Pass1 {
+    count: u32,
+    sum: real,
+    lo: u32,
+    hi: u32,
+}
+
+// `a` with `x` added: min ignores NaN (a segment of only NaN keeps the empty key), max
+// takes the total order.
+fn pass1(a: Pass1, x: f32) -> Pass1 {
+    let k = total_key(x);
+    let lo = select(min(a.lo, k), a.lo, is_nan(x));
+    return Pass1(a.count + 1u, a.sum + real(x), lo, max(a.hi, k));
+}
+
 var<workgroup> w_count: array<u32, 256>;
 var<workgroup> w_sum: array<real, 256>;
 var<workgroup> w_min: array<u32, 256>;
@@ -110,24 +126,14 @@ fn reduce(@builtin(local_invocation_index) lid: u32,
         let s = large[j];
         let seg = segments[s];
         // Pass 1: count, sum, min (NaN only when nothing else), max (total order).
-        var count = 0u;
-        var sum = real(0);
-        var lo = 0xffffffffu;
-        var hi = 0u;
+        var first = Pass1(0u, real(0), 0xffffffffu, 0u);
         for (var i = seg.start + lid; i < seg.end; i += WORKGROUP) {
-            let x = sorted[i];
-            count += 1u;
-            sum += real(x);
-            let k = total_key(x);
-            hi = max(hi, k);
-            if !is_nan(x) {
-                lo = min(lo, k);
-            }
+            first = pass1(first, sorted[i]);
         }
-        w_count[lid] = count;
-        w_sum[lid] = sum;
-        w_min[lid] = lo;
-        w_max[lid] = hi;
+        w_count[lid] = first.count;
+        w_sum[lid] = first.sum;
+        w_min[lid] = first.lo;
+        w_max[lid] = first.hi;
         workgroupBarrier();
         for (var step = WORKGROUP / 2u; step > 0u; step >>= 1u) {
             if lid < step {
@@ -177,20 +183,11 @@ fn reduce_small(@builtin(global_invocation_id) gid: vec3<u32>,
         if seg.end - seg.start > SMALL {
             continue;
         }
-        var sum = real(0);
-        var lo = 0xffffffffu;
-        var hi = 0u;
+        var first = Pass1(0u, real(0), 0xffffffffu, 0u);
         for (var i = seg.start; i < seg.end; i += 1u) {
-            let x = sorted[i];
-            sum += real(x);
-            let k = total_key(x);
-            hi = max(hi, k);
-            if !is_nan(x) {
-                lo = min(lo, k);
-            }
+            first = pass1(first, sorted[i]);
         }
-        let n = seg.end - seg.start;
-        let mean = sum / real(n);
+        let mean = first.sum / real(first.count);
         var s1 = real(0);
         var s2 = real(0);
         for (var i = seg.start; i < seg.end; i += 1u) {
@@ -198,7 +195,7 @@ fn reduce_small(@builtin(global_invocation_id) gid: vec3<u32>,
             s1 += d;
             s2 += d * d;
         }
-        partials[s] = Partial(sum, mean, s1, s2, n, lo, hi, 0u);
+        partials[s] = Partial(first.sum, mean, s1, s2, first.count, first.lo, first.hi, 0u);
     }
 }
 
