@@ -22,11 +22,11 @@ use super::rule::constants;
 use super::solver::{GpuFitSolver, gpu_form};
 
 /// What placing one projection's `list_curve_fit` calls found.
-#[derive(Default)]
 pub(crate) struct ListPlacement {
     /// The projection with its calls placed on the GPU (`None`: no call could be).
     pub projection: Option<Arc<dyn ExecutionPlan>>,
-    /// The output columns computing `list_curve_fit`, placed or not.
+    /// The output columns whose `list_curve_fit` calls are placed; when none could be, every
+    /// output column computing one.
     pub fits: Vec<String>,
     /// Why calls stay on the CPU.
     pub reasons: Vec<String>,
@@ -78,41 +78,50 @@ pub(crate) fn place(
     projection: &ProjectionExec,
     solver: &Arc<GpuFitSolver>,
 ) -> Result<ListPlacement> {
-    let mut found = ListPlacement::default();
-    let mut any_placed = false;
+    let mut reasons = Vec::new();
+    let (mut placed, mut computing) = (Vec::new(), Vec::new());
     let schema = projection.input().schema();
     let mut exprs = Vec::with_capacity(projection.expr().len());
     for p in projection.expr() {
-        let mut has_fit = false;
+        let (mut has_fit, mut has_placed) = (false, false);
         let rewritten = Arc::clone(&p.expr).transform_up(|e| {
             let Some(call) = is_list_fit(&e) else {
                 return Ok(Transformed::no(e));
             };
             has_fit = true;
             Ok(match on_gpu(call, &schema, solver) {
-                Ok(placed) => {
-                    any_placed = true;
-                    Transformed::yes(placed)
+                Ok(on_gpu) => {
+                    has_placed = true;
+                    Transformed::yes(on_gpu)
                 }
                 Err(why) => {
-                    found.reasons.push(why);
+                    reasons.push(why);
                     Transformed::no(e)
                 }
             })
         })?;
         if has_fit {
-            found.fits.push(p.alias.clone());
+            computing.push(p.alias.clone());
+        }
+        if has_placed {
+            placed.push(p.alias.clone());
         }
         exprs.push(ProjectionExpr {
             expr: rewritten.data,
             alias: p.alias.clone(),
         });
     }
-    if any_placed {
-        found.projection = Some(Arc::new(ProjectionExec::try_new(
-            exprs,
-            Arc::clone(projection.input()),
-        )?));
+    if placed.is_empty() {
+        return Ok(ListPlacement {
+            projection: None,
+            fits: computing,
+            reasons,
+        });
     }
-    Ok(found)
+    let projection = ProjectionExec::try_new(exprs, Arc::clone(projection.input()))?;
+    Ok(ListPlacement {
+        projection: Some(Arc::new(projection)),
+        fits: placed,
+        reasons,
+    })
 }

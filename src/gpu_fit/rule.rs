@@ -106,7 +106,7 @@ fn placed(
     }
     let metrics = ExecutionPlanMetricsSet::new();
     let solver = Arc::new(GpuFitSolver::new(mode, min_values, &metrics));
-    let mut placed = 0;
+    let mut placed = Vec::new();
     let mut reasons = Vec::new();
     let mut aggr_expr = Vec::with_capacity(agg.aggr_expr().len());
     for expr in agg.aggr_expr() {
@@ -136,10 +136,10 @@ fn placed(
             .with_ignore_nulls(expr.ignore_nulls())
             .order_by(expr.order_bys().to_vec())
             .build()?;
-        placed += 1;
+        placed.push(expr.name().to_string());
         aggr_expr.push(Arc::new(rebuilt));
     }
-    let rebuilt = (placed > 0)
+    let rebuilt = (!placed.is_empty())
         .then(|| {
             AggregateExec::try_new(
                 *agg.mode(),
@@ -152,9 +152,14 @@ fn placed(
             .map(|a| Arc::new(a.with_limit_options(agg.limit_options())) as _)
         })
         .transpose()?;
-    let names = agg.aggr_expr().iter().filter(|e| is_fit(e));
-    let names = names.map(|e| e.name().to_string()).collect();
-    Ok(above(node, rebuilt, mode, names, &reasons, metrics))
+    // The calls placed; when none could be, every call (that stays on the CPU).
+    let fits = if placed.is_empty() {
+        let names = agg.aggr_expr().iter().filter(|e| is_fit(e));
+        names.map(|e| e.name().to_string()).collect()
+    } else {
+        placed
+    };
+    Ok(above(node, rebuilt, mode, fits, &reasons, metrics))
 }
 
 /// `node` with its `list_curve_fit` calls placed, if it is a projection computing any.

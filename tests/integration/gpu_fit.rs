@@ -242,6 +242,15 @@ async fn expression_models_stay_on_the_cpu_and_say_so() {
         text(&engine("on"), sql).await,
         text(&engine("off"), sql).await
     );
+    // Beside a named model, the expression model's call is not listed as placed.
+    let mixed = "EXPLAIN SELECT g, curve_fit('linear', x, y) AS lin, \
+                 curve_fit('a * x + b', x, y) AS expr FROM (SELECT value % 3 AS g, \
+                 value * 1.0 AS x, value * 2.0 + 1 AS y FROM generate_series(1, 30)) GROUP BY g";
+    let plan = text(&engine("on"), mixed).await;
+    assert!(
+        plan.contains(r#"GpuCurveFitExec: device=gpu, fits=[curve_fit(Utf8("linear"),x,y)]"#),
+        "{plan}"
+    );
 }
 
 #[tokio::test]
