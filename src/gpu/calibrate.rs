@@ -18,6 +18,8 @@ use crate::Engine;
 
 /// The smallest size measured, in values.
 const SMALLEST: u64 = 1 << 16;
+/// The largest size measured (1 GiB of f32; COPY builds each file in memory first).
+const LARGEST: u64 = 1 << 28;
 /// Cells per time step of the generated files.
 const CELLS: u64 = 1024;
 /// Runs per measurement (the median is kept).
@@ -48,14 +50,15 @@ pub struct Calibration {
     pub min_values: Option<u64>,
 }
 
-/// Measures sizes from 65,536 values up to `max_values`, calling `progress` before each.
+/// Measures sizes from 65,536 values up to `max_values` (at most 268,435,456), calling
+/// `progress` before each.
 pub async fn calibrate(max_values: u64, progress: impl Fn(&str)) -> Result<Calibration> {
     let adapter = info().map_err(|reason| {
         DataFusionError::Plan(format!("no GPU adapter to calibrate: {reason}"))
     })?;
-    if max_values < SMALLEST {
+    if !(SMALLEST..=LARGEST).contains(&max_values) {
         return Err(DataFusionError::Plan(format!(
-            "--gpu-calibrate: at least {SMALLEST} values, not {max_values}"
+            "--gpu-calibrate: at least {SMALLEST} values and at most {LARGEST}, not {max_values}"
         )));
     }
     let dir = tempfile::tempdir()?;

@@ -268,7 +268,7 @@ fn gpu_info_describes_the_adapter() {
 
 /// `quiver --gpu-calibrate` times a dense aggregation at each size on the CPU, on the GPU
 /// reading the file and on the GPU over resident columns, and concludes; without an adapter,
-/// or with too small a size, it fails saying why.
+/// or with too small or too large a size, it fails saying why.
 #[test]
 fn calibration_times_each_size_and_concludes() {
     if !adapter() {
@@ -300,16 +300,16 @@ fn calibration_times_each_size_and_concludes() {
     let software = !quiver::gpu::info().unwrap().hardware;
     assert_eq!(text.contains("is a software adapter"), software, "{text}");
 
-    let small = Command::new(env!("CARGO_BIN_EXE_quiver"))
-        .args(["--gpu-calibrate", "1000"])
-        .output()
-        .expect("quiver runs");
-    let stderr = String::from_utf8_lossy(&small.stderr);
-    assert_eq!(small.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("at least 65536 values, not 1000"),
-        "{stderr}"
-    );
+    for size in ["1000", "1000000000000"] {
+        let refused = Command::new(env!("CARGO_BIN_EXE_quiver"))
+            .args(["--gpu-calibrate", size])
+            .output()
+            .expect("quiver runs");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(1), "{stderr}");
+        let why = format!("at least 65536 values and at most 268435456, not {size}");
+        assert!(stderr.contains(&why), "{stderr}");
+    }
 }
 
 #[test]
