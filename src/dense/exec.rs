@@ -133,7 +133,7 @@ impl ExecutionPlan for DenseAggregateExec {
             gpu_fallbacks: MetricBuilder::new(&self.metrics).counter("gpu_fallbacks", partition),
             gpu_resident_blocks: MetricBuilder::new(&self.metrics)
                 .counter("gpu_resident_blocks", partition),
-            gpu_times: gpu_times(&self.metrics, partition),
+            gpu: gpu_run(&self.metrics, partition),
         };
         let placement = self.placement;
         let work = executor::run(self.threads, move |token| {
@@ -167,7 +167,7 @@ struct Counters {
     gpu_fallbacks: Count,
     /// Blocks reduced from columns already on the GPU, without reading the files.
     gpu_resident_blocks: Count,
-    gpu_times: GpuTimes,
+    gpu: GpuRun,
 }
 
 /// Runs the whole aggregation and builds the output batch.
@@ -237,7 +237,7 @@ fn run_task(
     };
     let on_device = (placement.device == Device::Gpu).then(|| {
         let bytes = placement.resident_bytes;
-        DeviceBlock::new(spec, path, &local, bytes, &counters.gpu_times)
+        DeviceBlock::new(spec, path, &local, bytes, &counters.gpu)
     });
     if let Some(device) = &on_device {
         match device.reduce_resident(&block, partial) {
@@ -307,19 +307,19 @@ fn run_task(
 }
 
 #[cfg(feature = "gpu")]
-use super::gpu::{DeviceBlock, GpuTimes};
+use super::gpu::{DeviceBlock, GpuRun};
 
 #[cfg(feature = "gpu")]
-fn gpu_times(metrics: &ExecutionPlanMetricsSet, partition: usize) -> GpuTimes {
-    GpuTimes::new(metrics, partition)
+fn gpu_run(metrics: &ExecutionPlanMetricsSet, partition: usize) -> GpuRun {
+    GpuRun::new(metrics, partition)
 }
 
-/// Without the `gpu` feature there are no GPU times.
+/// Without the `gpu` feature there is nothing for GPU blocks to share.
 #[cfg(not(feature = "gpu"))]
-type GpuTimes = ();
+type GpuRun = ();
 
 #[cfg(not(feature = "gpu"))]
-fn gpu_times(_: &ExecutionPlanMetricsSet, _: usize) -> GpuTimes {}
+fn gpu_run(_: &ExecutionPlanMetricsSet, _: usize) -> GpuRun {}
 
 /// Without the `gpu` feature nothing is placed on the GPU; this is never made.
 #[cfg(not(feature = "gpu"))]
@@ -327,7 +327,7 @@ struct DeviceBlock;
 
 #[cfg(not(feature = "gpu"))]
 impl DeviceBlock {
-    fn new(_: &DenseSpec, _: &str, _: &[(u64, u64)], _: u64, _: &GpuTimes) -> Self {
+    fn new(_: &DenseSpec, _: &str, _: &[(u64, u64)], _: u64, _: &GpuRun) -> Self {
         Self
     }
 

@@ -6,6 +6,7 @@
 //! block reduces it without reading the files or copying the values again. An error leaves
 //! the statistics untouched, so the caller can reduce the block on the CPU instead.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use datafusion::arrow::array::{Array, BooleanArray, Float32Array, RecordBatch};
@@ -23,23 +24,27 @@ use crate::gpu::kernels::expression::{Translated, translate};
 use crate::gpu::kernels::grouped_reduce::reduce_on_device;
 use crate::gpu::resident::{self, ColumnKey, FileVersion, ResidentColumn};
 
-/// The upload, compute and download time of a plan's GPU reductions (`gpu_upload`,
-/// `gpu_compute`, `gpu_download` in `EXPLAIN ANALYZE`), summed over blocks that run on
-/// several threads at once (so the sum may exceed the wall time).
+/// What the blocks of one GPU dense aggregation share: the upload, compute and download
+/// time of its reductions (`gpu_upload`, `gpu_compute`, `gpu_download` in `EXPLAIN
+/// ANALYZE`, summed over blocks that run on several threads at once, so the sum may exceed
+/// the wall time), and each file's version, stat'ed (or asked of its object store) once per
+/// query rather than once per block.
 #[derive(Clone)]
-pub(crate) struct GpuTimes {
+pub(crate) struct GpuRun {
     upload: Time,
     compute: Time,
     download: Time,
+    versions: Arc<Mutex<HashMap<String, Option<FileVersion>>>>,
 }
 
-impl GpuTimes {
+impl GpuRun {
     pub(crate) fn new(metrics: &ExecutionPlanMetricsSet, partition: usize) -> Self {
         let time = |name| MetricBuilder::new(metrics).subset_time(name, partition);
         Self {
             upload: time("gpu_upload"),
             compute: time("gpu_compute"),
             download: time("gpu_download"),
+            versions: Arc::default(),
         }
     }
 
@@ -47,6 +52,15 @@ impl GpuTimes {
         self.upload.add_duration(timings.upload);
         self.compute.add_duration(timings.compute);
         self.download.add_duration(timings.download);
+    }
+
+    /// The version of the file at `path` as this query first saw it.
+    fn version(&self, path: &str) -> Option<FileVersion> {
+        let mut versions = self.versions.lock().unwrap_or_else(PoisonError::into_inner);
+        versions
+            .entry(path.to_string())
+            .or_insert_with(|| FileVersion::of(path))
+            .clone()
     }
 }
 
@@ -58,22 +72,20 @@ pub(crate) struct DeviceBlock {
     limit: u64,
     /// Where the block's GPU time went, added to the plan's metrics when it is dropped.
     timings: Mutex<Timings>,
-    times: GpuTimes,
+    run: GpuRun,
 }
 
 impl DeviceBlock {
-    /// The block of file `path` over `ranges` (local to the file), keeping up to `limit`
-    /// bytes of columns resident and adding its upload, compute and download times to
-    /// `times`.
+    /// The block of file `path` over `ranges` (local to the file) in the aggregation `run`,
+    /// keeping up to `limit` bytes of columns resident.
     pub(crate) fn new(
         spec: &DenseSpec,
         path: &str,
         ranges: &[(u64, u64)],
         limit: u64,
-        times: &GpuTimes,
+        run: &GpuRun,
     ) -> Self {
-        // One stat of the file per block, not per column.
-        let file = (limit > 0).then(|| FileVersion::of(path)).flatten();
+        let file = (limit > 0).then(|| run.version(path)).flatten();
         let keys = spec
             .vars
             .iter()
@@ -86,7 +98,7 @@ impl DeviceBlock {
             keys,
             limit,
             timings: Mutex::default(),
-            times: times.clone(),
+            run: run.clone(),
         }
     }
 
@@ -194,7 +206,7 @@ impl DeviceBlock {
 
 impl Drop for DeviceBlock {
     fn drop(&mut self) {
-        self.times.add(&self.timings());
+        self.run.add(&self.timings());
     }
 }
 

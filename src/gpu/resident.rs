@@ -5,7 +5,8 @@
 //! columns are dropped), column (what the scan decodes, see
 //! [`Grid::read_identity`](crate::datasource::array::Grid)) and index box; bounded in bytes by
 //! `quiver.gpu_cache_bytes`, least recently used evicted first. A local file is stat'ed, an
-//! object in a store asked for its metadata (one HEAD request), once per block.
+//! object in a store asked for its metadata (one HEAD request), once per query
+//! (`crate::dense::gpu::GpuRun`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};

@@ -13,7 +13,7 @@ use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricB
 use quiver_sql::GpuMode;
 use quiver_udfs::fit::batch::{BatchSolver, Job};
 use quiver_udfs::fit::bounds::Bounds;
-use quiver_udfs::fit::lm::{Options, Run, run_from};
+use quiver_udfs::fit::lm::{Options, Run};
 use quiver_udfs::fit::models::Model;
 use rayon::prelude::*;
 
@@ -88,13 +88,13 @@ impl BatchSolver for GpuFitSolver {
     ) -> Result<Vec<Run>, String> {
         let (large, small): (Vec<usize>, Vec<usize>) =
             (0..jobs.len()).partition(|&i| jobs[i].x.len() > MAX_GPU_FIT_POINTS);
+        if large.is_empty() {
+            return self.on_gpu(model, bounds, opts, jobs);
+        }
         let on_cpu = || -> Vec<Run> {
             large
                 .par_iter()
-                .map(|&i| {
-                    let j = &jobs[i];
-                    run_from(model, j.x, j.y, j.start.clone(), j.mu, bounds, opts)
-                })
+                .map(|&i| jobs[i].run_on_cpu(model, bounds, opts))
                 .collect()
         };
         let small_jobs: Vec<Job> = small.iter().map(|&i| jobs[i].clone()).collect();

@@ -8,7 +8,9 @@
 use std::fmt::Debug;
 
 use super::bounds::Bounds;
-use super::lm::{FitResult, Options, Problem, Run, attempts, conclude, is_degenerate, start_point};
+use super::lm::{
+    FitResult, Options, Problem, Run, attempts, conclude, is_degenerate, run_from, start_point,
+};
 use super::models::Model;
 
 /// One Levenberg–Marquardt run to make: the points, the start and the initial damping.
@@ -22,6 +24,21 @@ pub struct Job<'a> {
     pub start: Vec<f64>,
     /// The initial damping.
     pub mu: f64,
+}
+
+impl Job<'_> {
+    /// This run made on the CPU, as [`super::lm::fit`] makes it.
+    pub fn run_on_cpu(&self, model: &Model, bounds: Option<&Bounds>, opts: &Options) -> Run {
+        run_from(
+            model,
+            self.x,
+            self.y,
+            self.start.clone(),
+            self.mu,
+            bounds,
+            opts,
+        )
+    }
 }
 
 /// A device that runs many Levenberg–Marquardt runs at once.
@@ -131,9 +148,7 @@ mod tests {
         ) -> Result<Vec<Run>, String> {
             Ok(jobs
                 .iter()
-                .map(|j| {
-                    crate::fit::lm::run_from(model, j.x, j.y, j.start.clone(), j.mu, bounds, opts)
-                })
+                .map(|j| j.run_on_cpu(model, bounds, opts))
                 .collect())
         }
     }

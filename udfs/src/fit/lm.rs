@@ -222,7 +222,7 @@ pub fn fit(
 }
 
 /// One run of [`fit`] from `start` with damping `mu` (what a batch solver computes).
-pub fn run_from(
+pub(crate) fn run_from(
     model: &Model,
     x: &[f64],
     y: &[f64],
